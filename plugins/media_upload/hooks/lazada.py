@@ -1,0 +1,592 @@
+"""The one place that speaks HTTP to the Lazada Open Platform.
+
+It signs every request as documented, keeps one pooled ``requests`` session, retries what is safe
+to retry with jittered backoff, renews an expired access token once, and never lets a secret reach
+a log line, an exception or a repr.
+
+``apache-airflow-providers-http``'s ``HttpHook`` is not the base: it turns the connection's login and
+password into HTTP Basic auth and its extras into request headers, which would send the app secret and
+the access token on every request. This hook follows its shape instead (one session, tenacity retries,
+``test_connection``) and signs with Lazada's own scheme.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+import aiohttp
+import requests
+import tenacity
+from airflow.sdk import BaseHook, Connection
+from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.log import mask_secret
+from requests.adapters import HTTPAdapter
+
+from media_upload.masking import mask_text
+from media_upload.protocols.lazada import AUTH_GATEWAY, GATEWAYS, SIGN_METHOD, resolve_gateway, sign
+
+#: Codes meaning "refused before it ran; slow down": safe to retry for every call.
+THROTTLE_CODES = frozenset(
+    {"ApiCallLimit", "901", "4154", "IopSystemFlowlimit", "ServiceCurrentlimit", "AppCallLimit", "15"}
+)
+#: Codes of passing backend trouble: retried only for calls that are safe to repeat.
+TRANSIENT_CODES = frozenset(
+    {"ServiceTimeout", "1000", "6", "4147", "FAIL_TO_UPLOAD_BLOCK", "FAIL_TO_GET_SHOP_INFO", "FAIL_TO_BLOCK_INIT",
+     "FAIL_TO_GET_VIDEO", "FAIL_TO_GET_USER_CAPACITY"}
+)  # fmt: skip
+#: Codes meaning the access token is no good: renewed once with the refresh token when there is one.
+ACCESS_TOKEN_CODES = frozenset({"IllegalAccessToken", "AccessTokenInvalid", "AccessTokenExpired"})
+
+
+@dataclass(frozen=True)
+class ApiSpec:
+    """How a Lazada API is called: HTTP method, whether repeating it is harmless, which gateway."""
+
+    method: str = "POST"
+    idempotent: bool = False
+    needs_token: bool = True
+    auth_gateway: bool = False
+
+
+API_SPECS: dict[str, ApiSpec] = {
+    "/media/video/quota/get": ApiSpec("GET", idempotent=True),
+    # A repeated init only leaves an unused upload id behind.
+    "/media/video/block/create": ApiSpec("POST", idempotent=True),
+    # Re-sending a block replaces it (same blockNo, same bytes).
+    "/media/video/block/upload": ApiSpec("POST", idempotent=True),
+    # A blind re-commit may fail or make a second video: never retried on ambiguous failures.
+    "/media/video/block/commit": ApiSpec("POST", idempotent=False),
+    "/media/video/get": ApiSpec("GET", idempotent=True),
+    "/media/video/remove": ApiSpec("POST", idempotent=True),
+    "/image/upload": ApiSpec("POST", idempotent=True),
+    "/product/create": ApiSpec("POST", idempotent=False),
+    "/product/update": ApiSpec("POST", idempotent=True),
+    "/product/item/get": ApiSpec("GET", idempotent=True),
+    "/auth/token/create": ApiSpec("POST", needs_token=False, auth_gateway=True),
+    "/auth/token/refresh": ApiSpec("POST", needs_token=False, auth_gateway=True),
+}
+
+
+class LazadaError(AirflowException):
+    """Base of the errors this hook raises; ``api`` names the call that failed."""
+
+    def __init__(self, api: str, description: str) -> None:
+        super().__init__(f"Lazada {api} failed: {description}")
+        self.api = api
+
+
+class LazadaApiError(LazadaError):
+    """Lazada answered with an error envelope, or with a success envelope lacking its result."""
+
+    def __init__(self, api: str, code: str, message: str, request_id: str | None = None) -> None:
+        suffix = f" (request_id {request_id})" if request_id else ""
+        super().__init__(api, f"{code}: {message}{suffix}")
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+class LazadaTransportError(LazadaError):
+    """No usable answer: connection failure, timeout, or a non-JSON body such as a gateway 5xx page.
+
+    ``sent`` is False when the request surely never reached Lazada (so even a commit may be repeated).
+    """
+
+    def __init__(self, api: str, description: str, *, retryable: bool, sent: bool = True) -> None:
+        super().__init__(api, description)
+        self.retryable = retryable
+        self.sent = sent
+
+
+@dataclass(frozen=True)
+class FilePart:
+    """A multipart file parameter, never signed (the block of UploadVideoBlock, the image of UploadImage)."""
+
+    field: str
+    data: bytes
+    filename: str = "file"
+
+
+@dataclass(frozen=True)
+class LazadaCredentials:
+    gateway: str
+    auth_gateway: str
+    app_key: str
+    app_secret: str
+    access_token: str | None
+    refresh_token: str | None
+
+    def __repr__(self) -> str:  # never show the secrets
+        return f"LazadaCredentials(gateway={self.gateway!r}, app_key={self.app_key!r})"
+
+
+def is_retryable(exc: BaseException, spec: ApiSpec) -> bool:
+    """Throttling always; transient trouble only where repeating the call is harmless."""
+    if isinstance(exc, LazadaApiError):
+        return exc.code in THROTTLE_CODES or (spec.idempotent and exc.code in TRANSIENT_CODES)
+    if isinstance(exc, LazadaTransportError):
+        return exc.retryable and (spec.idempotent or not exc.sent)
+    return False
+
+
+def _text(value: Any) -> str:
+    """Parameter values as Lazada expects them: JSON for structures, lowercase booleans, plain strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return str(value)
+
+
+class LazadaHook(BaseHook):
+    """Signed, retried calls to the Lazada Open Platform for one seller.
+
+    Connection (type ``lazada``): host = gateway URL or region code (``sg``, ``my``...), login = app key,
+    password = app secret, extra = ``access_token`` and ``refresh_token`` (optionally ``auth_host``,
+    ``timeout``).
+
+    :param lazada_conn_id: the connection to use.
+    :param timeout: seconds to wait for a connection and between bytes of the answer.
+    :param max_attempts: tries per call, counting the first, for retryable failures.
+    :param backoff_seconds: base of the jittered exponential backoff between tries.
+    :param backoff_max_seconds: longest wait between tries.
+    :param throttle_pause_seconds: shortest wait after a throttling code ("this ban will last 1 seconds").
+    """
+
+    conn_name_attr = "lazada_conn_id"
+    default_conn_name = "lazada_default"
+    conn_type = "lazada"
+    hook_name = "Lazada Open Platform"
+
+    def __init__(
+        self,
+        lazada_conn_id: str = default_conn_name,
+        *,
+        timeout: float = 60.0,
+        max_attempts: int = 5,
+        backoff_seconds: float = 1.0,
+        backoff_max_seconds: float = 30.0,
+        throttle_pause_seconds: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.lazada_conn_id = lazada_conn_id
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.backoff_max_seconds = backoff_max_seconds
+        self.throttle_pause_seconds = throttle_pause_seconds
+        self._credentials: LazadaCredentials | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lazada_conn_id={self.lazada_conn_id!r})"
+
+    # ------------------------------------------------------------------ connection
+
+    def _credentials_from(self, conn: Connection) -> LazadaCredentials:
+        extra = conn.extra_dejson
+
+        def option(name: str) -> str | None:
+            value = extra.get(name) or extra.get(f"extra__lazada__{name}")
+            return str(value) if value else None
+
+        if not conn.host:
+            raise AirflowException(
+                f"Lazada connection {self.lazada_conn_id!r} has no host: set the gateway URL "
+                f"or a region code ({', '.join(GATEWAYS)})"
+            )
+        if not conn.login or not conn.password:
+            raise AirflowException(
+                f"Lazada connection {self.lazada_conn_id!r} needs the app key (login) and app secret (password)"
+            )
+        gateway = resolve_gateway(conn.host)
+        if option("auth_host"):
+            auth_gateway = resolve_gateway(option("auth_host") or "")
+        elif gateway in GATEWAYS.values():
+            auth_gateway = AUTH_GATEWAY
+        else:  # an emulator or a proxy serves the auth APIs on the same base
+            auth_gateway = gateway
+        credentials = LazadaCredentials(
+            gateway, auth_gateway, conn.login, conn.password, option("access_token"), option("refresh_token")
+        )
+        for secret in (credentials.app_secret, credentials.access_token, credentials.refresh_token):
+            if secret:
+                mask_secret(secret)
+        if timeout := option("timeout"):
+            self.timeout = float(timeout)
+        return credentials
+
+    @property
+    def credentials(self) -> LazadaCredentials:
+        if self._credentials is None:
+            self._credentials = self._credentials_from(self.get_connection(self.lazada_conn_id))
+        return self._credentials
+
+    async def acredentials(self) -> LazadaCredentials:
+        if self._credentials is None:
+            self._credentials = self._credentials_from(await self.aget_connection(self.lazada_conn_id))
+        return self._credentials
+
+    def _secrets(self) -> list[str]:
+        c = self._credentials
+        return [s for s in (c.app_secret, c.access_token, c.refresh_token) if s] if c else []
+
+    @cached_property
+    def session(self) -> requests.Session:
+        """One pooled session for every call this hook makes."""
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        return session
+
+    def get_conn(self) -> requests.Session:
+        return self.session
+
+    # --------------------------------------------------------------------- signing
+
+    def signed_params(self, api: str, params: Mapping[str, Any], spec: ApiSpec) -> dict[str, str]:
+        """System parameters plus ``params`` (empty values dropped, never sent), and their ``sign``."""
+        credentials = self._credentials
+        assert credentials is not None
+        signed = {
+            "app_key": credentials.app_key,
+            "sign_method": SIGN_METHOD,
+            "timestamp": str(int(time.time() * 1000)),
+        }
+        if spec.needs_token:
+            if not credentials.access_token:
+                raise AirflowException(
+                    f"Lazada connection {self.lazada_conn_id!r} has no access_token in its extra; "
+                    "authorize the seller and store the token"
+                )
+            signed["access_token"] = credentials.access_token
+        signed.update(
+            {name: _text(value) for name, value in params.items() if value is not None and value != ""}
+        )
+        signed["sign"] = sign(credentials.app_secret, api, signed)
+        return signed
+
+    def _url(self, api: str, spec: ApiSpec) -> str:
+        credentials = self._credentials
+        assert credentials is not None
+        return f"{credentials.auth_gateway if spec.auth_gateway else credentials.gateway}{api}"
+
+    # ------------------------------------------------------------------- envelope
+
+    def parse_response(self, api: str, status: int, body: Any, expect: str | None) -> dict[str, Any]:
+        """The body of a successful call, or the matching :class:`LazadaError`."""
+        if not isinstance(body, dict):
+            raise LazadaTransportError(
+                api, f"HTTP {status} with a body that is not a JSON envelope", retryable=status >= 500
+            )
+        secrets = self._secrets()
+        code = str(body.get("code", ""))
+        request_id = body.get("request_id")
+        if code != "0":
+            raise LazadaApiError(
+                api, code or "(no code)", mask_text(str(body.get("message", "")), secrets), request_id
+            )
+        if body.get("success") in (False, "false", "False"):
+            raise LazadaApiError(
+                api,
+                str(body.get("result_code") or "FAILED"),
+                mask_text(str(body.get("result_message", "")), secrets),
+                request_id,
+            )
+        if expect is not None and _lookup(body, expect) in (None, ""):
+            raise LazadaApiError(api, "MissingResult", f"a success envelope without {expect}", request_id)
+        return body
+
+    # ---------------------------------------------------------------- sync calls
+
+    def call(
+        self,
+        api: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        file: FilePart | None = None,
+        expect: str | None = None,
+        spec: ApiSpec | None = None,
+    ) -> dict[str, Any]:
+        """Call ``api`` (e.g. ``/media/video/get``) and return the success body.
+
+        Retryable failures are retried with jittered backoff; an access token Lazada refuses is renewed
+        once with the refresh token, if the connection has one.
+        """
+        spec = spec or API_SPECS.get(api, ApiSpec())
+        params = params or {}
+        _ = self.credentials
+        try:
+            return self._retrying(spec)(self._send, api, params, file, expect, spec)
+        except LazadaApiError as exc:
+            if exc.code not in ACCESS_TOKEN_CODES or not spec.needs_token:
+                raise
+            if not self.credentials.refresh_token:
+                raise self._unrenewable(exc) from None
+        self.refresh_access_token()
+        return self._retrying(spec)(self._send, api, params, file, expect, spec)
+
+    def _unrenewable(self, exc: LazadaApiError) -> LazadaApiError:
+        return LazadaApiError(
+            exc.api,
+            exc.code,
+            f"{exc.message}. Connection {self.lazada_conn_id!r} has no refresh_token to renew it: "
+            "store a fresh access_token (and a refresh_token) in the connection",
+            exc.request_id,
+        )
+
+    def _adopt_renewed_tokens(self, body: Mapping[str, Any]) -> None:
+        """Use the pair /auth/token/refresh returned from now on, masked wherever it could be logged."""
+        credentials = self.credentials
+        access, refresh = (
+            str(body["access_token"]),
+            str(body.get("refresh_token") or credentials.refresh_token),
+        )
+        mask_secret(access)
+        mask_secret(refresh)
+        self._credentials = replace(credentials, access_token=access, refresh_token=refresh)
+        self.log.warning(
+            "Lazada refused the stored access token of connection %r; it was renewed with the refresh token "
+            "(new token valid %s s). Rotate the access_token and refresh_token stored in the connection.",
+            self.lazada_conn_id,
+            body.get("expires_in", "?"),
+        )
+
+    def _retrying(self, spec: ApiSpec) -> tenacity.Retrying:
+        return tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, spec)),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        delay = tenacity.wait_random_exponential(
+            multiplier=self.backoff_seconds, max=self.backoff_max_seconds
+        )(state)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, LazadaApiError) and exc.code in THROTTLE_CODES:
+            delay = max(
+                delay, self.throttle_pause_seconds + random.uniform(0, self.throttle_pause_seconds / 2)
+            )
+        return delay
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        self.log.warning("Attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait)
+
+    def _send(
+        self, api: str, params: Mapping[str, Any], file: FilePart | None, expect: str | None, spec: ApiSpec
+    ) -> dict[str, Any]:
+        url = self._url(api, spec)
+        signed = self.signed_params(api, params, spec)
+        try:
+            if spec.method == "GET":
+                response = self.session.get(url, params=signed, timeout=self.timeout)
+            elif file is not None:
+                files = {file.field: (file.filename, file.data, "application/octet-stream")}
+                response = self.session.post(url, data=signed, files=files, timeout=self.timeout)
+            else:
+                response = self.session.post(url, data=signed, timeout=self.timeout)
+        except requests.RequestException as exc:
+            never_sent = isinstance(exc, requests.ConnectTimeout) or (
+                isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
+            )
+            raise LazadaTransportError(
+                api,
+                mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
+                retryable=True,
+                sent=not never_sent,
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise LazadaTransportError(
+                api,
+                f"HTTP {response.status_code} with a non-JSON body of {len(response.content)} bytes",
+                retryable=response.status_code >= 500,
+            ) from None
+        return self.parse_response(api, response.status_code, body, expect)
+
+    def refresh_access_token(self) -> dict[str, Any]:
+        """Renew the access token with the refresh token and use the new pair from now on."""
+        credentials = self.credentials
+        body = self._retrying(API_SPECS["/auth/token/refresh"])(
+            self._send,
+            "/auth/token/refresh",
+            {"refresh_token": credentials.refresh_token},
+            None,
+            "access_token",
+            API_SPECS["/auth/token/refresh"],
+        )
+        self._adopt_renewed_tokens(body)
+        return body
+
+    # --------------------------------------------------------------- async calls
+
+    async def acall(
+        self, api: str, params: Mapping[str, Any] | None = None, *, expect: str | None = None
+    ) -> dict[str, Any]:
+        """The async twin of :meth:`call` for reads (triggers poll with it); signs the same way."""
+        spec = API_SPECS.get(api, ApiSpec("GET", idempotent=True))
+        await self.acredentials()
+        params = params or {}
+        try:
+            return await self._aretrying(spec)(self._asend, api, params, expect, spec)
+        except LazadaApiError as exc:
+            if exc.code not in ACCESS_TOKEN_CODES or not spec.needs_token:
+                raise
+            if not self.credentials.refresh_token:
+                raise self._unrenewable(exc) from None
+        refresh = API_SPECS["/auth/token/refresh"]
+        renewed: dict[str, Any] = await self._aretrying(refresh)(
+            self._asend,
+            "/auth/token/refresh",
+            {"refresh_token": self.credentials.refresh_token},
+            "access_token",
+            refresh,
+        )
+        self._adopt_renewed_tokens(renewed)
+        return await self._aretrying(spec)(self._asend, api, params, expect, spec)
+
+    def _aretrying(self, spec: ApiSpec) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, spec)),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+
+    async def _asend(
+        self, api: str, params: Mapping[str, Any], expect: str | None, spec: ApiSpec
+    ) -> dict[str, Any]:
+        url = self._url(api, spec)
+        signed = self.signed_params(api, params, spec)
+        timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as session:
+                if spec.method == "GET":
+                    request = session.get(url, params=signed)
+                else:
+                    request = session.post(url, data=signed)
+                async with request as response:
+                    status, raw = response.status, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            never_sent = isinstance(exc, aiohttp.ClientConnectorError)
+            raise LazadaTransportError(
+                api,
+                mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
+                retryable=True,
+                sent=not never_sent,
+            ) from None
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise LazadaTransportError(
+                api, f"HTTP {status} with a non-JSON body of {len(raw)} bytes", retryable=status >= 500
+            ) from None
+        return self.parse_response(api, status, body, expect)
+
+    # ------------------------------------------------------------------ API steps
+
+    def get_video_quota(self) -> dict[str, int]:
+        body = self.call("/media/video/quota/get", expect="capacity_size")
+        return {"capacity_size": int(body["capacity_size"]), "used_size": int(body.get("used_size") or 0)}
+
+    def init_create_video(self, file_name: str, file_bytes: int) -> str:
+        """InitCreateVideo: the upload id for a file of ``file_bytes`` bytes."""
+        body = self.call(
+            "/media/video/block/create", {"fileName": file_name, "fileBytes": file_bytes}, expect="upload_id"
+        )
+        return str(body["upload_id"])
+
+    def upload_video_block(self, upload_id: str, block_no: int, block_count: int, data: bytes) -> str:
+        """UploadVideoBlock for 0-based ``block_no``: the block's ``e_tag``."""
+        body = self.call(
+            "/media/video/block/upload",
+            {"uploadId": upload_id, "blockNo": block_no, "blockCount": block_count},
+            file=FilePart("file", data),
+            expect="e_tag",
+        )
+        return str(body["e_tag"])
+
+    def complete_create_video(
+        self,
+        upload_id: str,
+        parts: list[dict[str, Any]],
+        title: str,
+        cover_url: str,
+        video_usage: str = "pro_main_video",
+    ) -> str:
+        """CompleteCreateVideo: ``parts`` as ``[{"partNumber": 1, "eTag": ...}]`` (1-based); the video id."""
+        ordered = [
+            {"partNumber": number, "eTag": e_tag}
+            for number, e_tag in sorted((int(p["partNumber"]), str(p["eTag"])) for p in parts)
+        ]
+        body = self.call(
+            "/media/video/block/commit",
+            {
+                "uploadId": upload_id,
+                "parts": ordered,
+                "title": title,
+                "coverUrl": cover_url,
+                "videoUsage": video_usage,
+            },
+            expect="video_id",
+        )
+        return str(body["video_id"])
+
+    def get_video(self, video_id: str) -> dict[str, Any]:
+        """GetVideo: title, cover_url, state and video_url (signed with ``auth_key``: keep it out of logs)."""
+        return self.call("/media/video/get", {"videoId": video_id}, expect="state")
+
+    async def aget_video(self, video_id: str) -> dict[str, Any]:
+        return await self.acall("/media/video/get", {"videoId": video_id}, expect="state")
+
+    def remove_video(self, video_id: str) -> None:
+        self.call("/media/video/remove", {"videoId": video_id})
+
+    def upload_image(self, data: bytes, filename: str = "image") -> str:
+        """UploadImage: the Lazada-hosted URL of a JPG or PNG, usable as a cover or product image."""
+        body = self.call("/image/upload", file=FilePart("image", data, filename), expect="data.image.url")
+        return str(body["data"]["image"]["url"])
+
+    def create_product(self, payload: Mapping[str, Any] | str) -> dict[str, Any]:
+        """CreateProduct with a JSON (dict or string) or XML payload; returns ``data`` (item_id, sku_list)."""
+        return self.call("/product/create", {"payload": payload}, expect="data.item_id")["data"]
+
+    def update_product(self, payload: Mapping[str, Any] | str) -> dict[str, Any]:
+        return self.call("/product/update", {"payload": payload}).get("data") or {}
+
+    def get_product_item(self, item_id: str | int) -> dict[str, Any]:
+        """GetProductItem: the product's ``data`` (attributes, including ``video``, and skus)."""
+        return self.call("/product/item/get", {"item_id": item_id}, expect="data")["data"]
+
+    def test_connection(self) -> tuple[bool, str]:
+        """The UI's Test button: one signed quota call proves gateway, app key, secret and token."""
+        try:
+            quota = self.get_video_quota()
+        except Exception as exc:
+            return False, mask_text(str(exc), self._secrets())
+        return True, (
+            f"Connected to {self.credentials.gateway}: {quota['used_size']} of {quota['capacity_size']} bytes "
+            "of video quota used"
+        )
+
+
+def _lookup(body: Mapping[str, Any], dotted: str) -> Any:
+    value: Any = body
+    for key in dotted.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(key)
+    return value

@@ -1,0 +1,87 @@
+"""Lazada Open Platform wire facts shared by the hook and the emulator.
+
+Everything here is taken from the official pages summarised in ``shared/reference/lazada-open-platform.md``;
+the hook signs with :func:`sign` and the emulator verifies with it, and both are tested against the
+documented vector and the official ``lazop-sdk``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+GATEWAYS: dict[str, str] = {
+    "sg": "https://api.lazada.sg/rest",
+    "my": "https://api.lazada.com.my/rest",
+    "th": "https://api.lazada.co.th/rest",
+    "ph": "https://api.lazada.com.ph/rest",
+    "vn": "https://api.lazada.vn/rest",
+    "id": "https://api.lazada.co.id/rest",
+}
+AUTH_GATEWAY = "https://auth.lazada.com/rest"
+
+SIGN_METHOD = "sha256"
+TIMESTAMP_WINDOW_SECONDS = 7200
+
+#: "should be less than 100M": read strictly as 10**8 bytes, exclusive.
+MAX_FILE_BYTES = 100_000_000
+#: "max 10 MB" per block: read strictly as 10**7 bytes, inclusive.
+MAX_BLOCK_BYTES = 10_000_000
+#: "we recommend < 3mb per block": 2 MiB is under 3 MB whichever way MB is read.
+DEFAULT_BLOCK_BYTES = 2 * 1024 * 1024
+
+VIDEO_USAGES = ("pro_main_video", "im")
+
+
+class VideoState(StrEnum):
+    """States GetVideo reports; only ``AUDIT_SUCCESS`` may be put on a product."""
+
+    READY_FOR_TRANSCODE = "READY_FOR_TRANSCODE"
+    TRANSCODING = "TRANSCODING"
+    TRANSCODE_FAILED = "TRANSCODE_FAILED"
+    READY_FOR_AUDIT = "READY_FOR_AUDIT"
+    AUDIT_FAILED = "AUDIT_FAILED"
+    AUDIT_SUCCESS = "AUDIT_SUCCESS"
+    DELETED = "DELETED"
+
+
+FAILED_VIDEO_STATES = frozenset({VideoState.TRANSCODE_FAILED, VideoState.AUDIT_FAILED, VideoState.DELETED})
+TERMINAL_VIDEO_STATES = FAILED_VIDEO_STATES | {VideoState.AUDIT_SUCCESS}
+
+
+def resolve_gateway(host: str) -> str:
+    """Map a region code (``sg``, ``my``...) or a URL to the gateway base URL, without a trailing slash.
+
+    A URL without a path gets Lazada's ``/rest`` prefix, so ``https://api.lazada.sg`` works too.
+    """
+    value = host.strip()
+    if value.lower() in GATEWAYS:
+        return GATEWAYS[value.lower()]
+    if "://" not in value:
+        value = f"https://{value}"
+    parts = urlsplit(value)
+    if not parts.netloc:
+        raise ValueError(
+            f"Lazada gateway {host!r} is neither a region code ({', '.join(GATEWAYS)}) nor a URL"
+        )
+    path = parts.path.rstrip("/") or "/rest"
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def string_to_sign(api_path: str, params: Mapping[str, str]) -> str:
+    """The documented string: API path, then ``name + value`` of every parameter sorted by name (bytes)."""
+    # Code-point order equals UTF-8 byte order, so a plain sort is the documented ASCII sort.
+    return api_path + "".join(f"{name}{params[name]}" for name in sorted(params))
+
+
+def sign(app_secret: str, api_path: str, params: Mapping[str, str]) -> str:
+    """HMAC-SHA256 of :func:`string_to_sign` keyed with the app secret, in uppercase hex.
+
+    ``params`` must hold every text parameter sent, system and business, and neither ``sign`` nor
+    any file part.
+    """
+    message = string_to_sign(api_path, params).encode()
+    return hmac.new(app_secret.encode(), message, hashlib.sha256).hexdigest().upper()

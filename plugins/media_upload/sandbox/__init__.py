@@ -1,0 +1,1 @@
+"""Local emulators of the platforms the provider uploads to, served by ``media-sandbox``."""

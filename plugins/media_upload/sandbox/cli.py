@@ -1,0 +1,122 @@
+"""``media-sandbox``: run a platform emulator in the foreground until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig
+
+
+def _lazada_parser(commands: argparse._SubParsersAction) -> None:
+    defaults = LazadaSandboxConfig()
+    parser = commands.add_parser(
+        "lazada",
+        help="Lazada Open Platform gateway (Media Center, images, products, tokens) at http://HOST:PORT/rest",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8787, help="0 picks a free port")
+    parser.add_argument("--app-key", default=defaults.app_key)
+    parser.add_argument("--app-secret", default=defaults.app_secret)
+    parser.add_argument("--access-token", default=defaults.access_token)
+    parser.add_argument("--refresh-token", default=defaults.refresh_token)
+    parser.add_argument(
+        "--audit-seconds",
+        type=float,
+        default=defaults.audit_seconds,
+        help="seconds from commit to AUDIT_SUCCESS, in three equal steps",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where blocks, videos and images are stored (default: a temporary folder)",
+    )
+    parser.add_argument("--access-token-ttl", type=float, default=defaults.access_token_ttl, help="seconds")
+    parser.add_argument("--refresh-token-ttl", type=float, default=defaults.refresh_token_ttl, help="seconds")
+    parser.add_argument(
+        "--upload-ttl", type=float, default=defaults.upload_ttl, help="seconds an upload id lives"
+    )
+    parser.add_argument(
+        "--capacity-bytes", type=int, default=defaults.capacity_bytes, help="seller video quota"
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=0, help="calls per second per API before ApiCallLimit"
+    )
+    parser.add_argument(
+        "--failure-shape",
+        choices=["code", "result_code"],
+        default=defaults.failure_shape,
+        help="how Media Center FAIL_TO_* errors are shaped",
+    )
+    parser.add_argument("--success-as-string", action="store_true", help='send "true" and numbers as strings')
+    parser.add_argument("--strict-cover", action="store_true", help="require a slatic.net cover URL")
+    parser.add_argument("--min-block-bytes", type=int, default=0, help="smallest non-last block accepted")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.set_defaults(run=_run_lazada)
+
+
+def _run_lazada(args: argparse.Namespace) -> LazadaSandbox:
+    config = LazadaSandboxConfig(
+        app_key=args.app_key,
+        app_secret=args.app_secret,
+        access_token=args.access_token,
+        refresh_token=args.refresh_token,
+        audit_seconds=args.audit_seconds,
+        data_dir=args.data_dir,
+        access_token_ttl=args.access_token_ttl,
+        refresh_token_ttl=args.refresh_token_ttl,
+        upload_ttl=args.upload_ttl,
+        capacity_bytes=args.capacity_bytes,
+        rate_limit=args.rate_limit,
+        failure_shape=args.failure_shape,
+        success_as_string=args.success_as_string,
+        strict_cover=args.strict_cover,
+        min_block_bytes=args.min_block_bytes,
+    )
+    if args.data_dir:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = LazadaSandbox(config, host=args.host, port=args.port, log_level=args.log_level)
+    sandbox.start()
+    print(
+        f"Lazada sandbox serving {sandbox.gateway_url}\n"
+        f"  app key       {config.app_key}\n"
+        f"  app secret    {config.app_secret}\n"
+        f"  access token  {config.access_token}\n"
+        f"  refresh token {config.refresh_token}\n"
+        f"  audit         {config.audit_seconds:g} s to AUDIT_SUCCESS "
+        "(put [AUDIT_FAILED] or [TRANSCODE_FAILED] in a title to fail it)\n"
+        f"  data dir      {sandbox.backend.data_dir}\n"
+        f"  inspect       {sandbox.url}/_sandbox/lazada/state   (API docs: {sandbox.url}/_sandbox/docs)\n"
+        f"\nexport AIRFLOW_CONN_LAZADA_DEFAULT='{json.dumps(sandbox.airflow_connection())}'",
+        flush=True,
+    )
+    return sandbox
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="media-sandbox", description=__doc__)
+    commands = parser.add_subparsers(dest="service", required=True)
+    _lazada_parser(commands)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        sandbox = args.run(args)
+    except RuntimeError as exc:
+        print(f"media-sandbox: {exc}", file=sys.stderr)
+        return 1
+    stop.wait()
+    sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,222 @@
+"""HTTP face of the Lazada emulator: the ``/rest`` gateway plus ``/_sandbox/lazada`` inspection routes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import IO, Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.types import Receive, Scope, Send
+
+from media_upload.sandbox.lazada.backend import ROUTES, LazadaBackend
+from media_upload.sandbox.lazada.errors import ErrorReply
+
+log = logging.getLogger(__name__)
+
+
+class _CutOffResponse(Response):
+    """Starts a response and never finishes it, so the server closes the connection mid-body."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"code":"0",', "more_body": True})
+
+
+def _request_id() -> str:
+    return secrets.token_hex(13)[:25]
+
+
+class Envelopes:
+    """Builds response bodies in the documented shapes, honouring the configured variants."""
+
+    def __init__(self, backend: LazadaBackend) -> None:
+        self.config = backend.config
+
+    def _values(self, body: dict[str, Any]) -> dict[str, Any]:
+        if not self.config.success_as_string:
+            return body
+        return {
+            key: ("true" if value else "false")
+            if isinstance(value, bool)
+            else str(value)
+            if isinstance(value, int)
+            else value
+            for key, value in body.items()
+        }
+
+    def success(self, style: str, fields: dict[str, Any]) -> dict[str, Any]:
+        body = dict(fields)
+        if style == "media":
+            body.update(success=True, result_code="", result_message="")
+        body.update(code="0", request_id=_request_id())
+        return self._values(body)
+
+    def error(self, exc: ErrorReply) -> dict[str, Any]:
+        if exc.business and self.config.failure_shape == "result_code":
+            body: dict[str, Any] = {
+                "success": False,
+                "result_code": exc.code,
+                "result_message": exc.message,
+                "code": "0",
+            }
+        else:
+            body = {"type": exc.type, "code": exc.code, "message": exc.message}
+            if exc.detail:
+                body["detail"] = exc.detail
+        body["request_id"] = _request_id()
+        return self._values(body)
+
+
+async def _read_params(request: Request) -> tuple[dict[str, str], dict[str, IO[bytes]], list[UploadFile]]:
+    """Parameters from the query string and from an urlencoded or multipart body, as the gateway reads them."""
+    params = dict(request.query_params.multi_items())
+    files: dict[str, IO[bytes]] = {}
+    uploads: list[UploadFile] = []
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        try:
+            form = await request.form(max_files=16, max_fields=1000)
+        except Exception as exc:  # a malformed body carries no parameters
+            log.warning("unreadable request body: %s", exc)
+            return params, files, uploads
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                files[name] = value.file
+                uploads.append(value)
+            else:
+                params[name] = value
+    return params, files, uploads
+
+
+def create_app(backend: LazadaBackend) -> FastAPI:
+    app = FastAPI(
+        title="Lazada Open Platform sandbox",
+        description="Local emulator of the LazOP gateway for Media Center video upload and product attach.",
+        docs_url="/_sandbox/docs",
+        redoc_url=None,
+        openapi_url="/_sandbox/openapi.json",
+    )
+    envelopes = Envelopes(backend)
+
+    @app.api_route("/rest/{api:path}", methods=["GET", "POST"], include_in_schema=False)
+    async def gateway(request: Request, api: str) -> Response:
+        started = backend.clock()
+        api_path = "/" + api.strip("/")
+        params, files, uploads = await _read_params(request)
+        fault, code = None, "0"
+        try:
+            result = await run_in_threadpool(backend.call, api_path, params, files)
+            fault = result.fault
+            body = envelopes.success(ROUTES[api_path].style, result.body)
+        except Exception as exc:
+            if not isinstance(exc, ErrorReply):
+                log.exception("sandbox failure on %s", api_path)
+                exc = ErrorReply("1000", "Internal Application Error", type_="ISP")
+            code = exc.code
+            body = envelopes.error(exc)
+        finally:
+            for upload in uploads:
+                await upload.close()
+        if fault is not None and fault.kind == "http502":
+            backend.log_request(request.method, api_path, params, "HTTP 502", started)
+            return HTMLResponse("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502)
+        if fault is not None and fault.kind == "delay":
+            await asyncio.sleep(fault.seconds)
+        backend.log_request(request.method, api_path, params, code, started)
+        if fault is not None and fault.kind == "drop":
+            return _CutOffResponse()
+        return JSONResponse(body)
+
+    @app.get("/_sandbox/lazada/state", tags=["sandbox"])
+    def state() -> dict[str, Any]:
+        """Uploads, videos, products, images, quota, tokens (no values), request counts and pending faults."""
+        return backend.snapshot()
+
+    @app.get("/_sandbox/lazada/requests", tags=["sandbox"])
+    def requests_log(limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent gateway requests, secrets masked, newest last."""
+        return list(backend.request_log)[-limit:]
+
+    @app.post("/_sandbox/lazada/faults", tags=["sandbox"])
+    async def add_fault(request: Request) -> JSONResponse:
+        """Queue a fault: ``{"kind": "ApiCallLimit"|"901"|"ServiceTimeout"|"http502"|"drop"|"delay"|..., "api":
+        "/media/video/block/upload" or "*", "count": 1, "seconds": 0}``."""
+        spec = await request.json()
+        try:
+            fault = backend.add_fault(
+                str(spec["kind"]),
+                str(spec.get("api", "*")),
+                int(spec.get("count", 1)),
+                float(spec.get("seconds", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"bad fault {spec!r}: {exc}"}, status_code=400)
+        return JSONResponse({"queued": fault.__dict__})
+
+    @app.delete("/_sandbox/lazada/faults", tags=["sandbox"])
+    def clear_faults() -> dict[str, int]:
+        cleared = len(backend.faults)
+        backend.faults.clear()
+        return {"cleared": cleared}
+
+    @app.post("/_sandbox/lazada/auth-codes", tags=["sandbox"])
+    def auth_code() -> dict[str, str]:
+        """A fresh single-use authorization code for ``/auth/token/create``."""
+        return {"code": backend.issue_auth_code()}
+
+    @app.post("/_sandbox/lazada/tokens/expire", tags=["sandbox"])
+    def expire_tokens() -> dict[str, int]:
+        """Expire every access token now (refresh tokens stay valid)."""
+        return {"expired": backend.expire_access_tokens()}
+
+    @app.post("/_sandbox/lazada/videos/{video_id}/outcome", tags=["sandbox"])
+    async def video_outcome(video_id: str, request: Request) -> JSONResponse:
+        """Set how a video ends: ``{"outcome": "AUDIT_FAILED", "finish_now": false}``."""
+        spec = await request.json()
+        try:
+            video = backend.set_video_outcome(
+                video_id, str(spec["outcome"]), bool(spec.get("finish_now", False))
+            )
+        except KeyError:
+            return JSONResponse({"error": f"no video {video_id} or no outcome given"}, status_code=404)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"video_id": video_id, "outcome": video.outcome.value})
+
+    @app.get("/_sandbox/lazada/videos/{video_id}/content", tags=["sandbox"])
+    def video_content(video_id: str, auth_key: str = "") -> Response:
+        """The assembled video file, as the signed ``video_url`` of GetVideo serves it."""
+        video = backend.videos.get(video_id)
+        if video is None or video.deleted or not secrets.compare_digest(auth_key, video.auth_key):
+            return JSONResponse({"error": "not found or auth_key wrong"}, status_code=403)
+        return FileResponse(backend.video_path(video_id), media_type="video/mp4")
+
+    @app.get("/oauth/authorize", tags=["sandbox"])
+    def authorize(
+        client_id: str, redirect_uri: str, response_type: str = "code", state: str = ""
+    ) -> Response:
+        """The seller consent page, approved at once: redirects to ``redirect_uri`` with a ``code``."""
+        if client_id != backend.config.app_key or response_type != "code":
+            return JSONResponse({"error": "unknown client_id or response_type is not code"}, status_code=400)
+        query = {"code": backend.issue_auth_code(), **({"state": state} if state else {})}
+        separator = "&" if "?" in redirect_uri else "?"
+        return RedirectResponse(f"{redirect_uri}{separator}{urlencode(query)}", status_code=302)
+
+    @app.get("/", tags=["sandbox"])
+    def index() -> dict[str, Any]:
+        return {
+            "service": "Lazada Open Platform sandbox",
+            "gateway": f"{backend.public_url}/rest",
+            "apis": sorted(ROUTES),
+            "inspect": f"{backend.public_url}/_sandbox/lazada/state",
+            "docs": f"{backend.public_url}/_sandbox/docs",
+        }
+
+    return app

@@ -1,0 +1,41 @@
+"""Serve an emulator's ASGI app with uvicorn on a background thread, bound to a loopback port."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class SandboxServer:
+    """One uvicorn server on its own thread; ``port=0`` lets the OS pick a free port."""
+
+    def __init__(
+        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+    ) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name=f"sandbox-{host}:{port}", daemon=True)
+        self.host = host
+        self.url = ""
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start serving and return the base URL, or raise when the server cannot bind in time."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"sandbox server on {self.host} did not start (port taken?)")
+            time.sleep(0.01)
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://{self.host}:{port}"
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
