@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -70,3 +71,15 @@ def sample_video(tmp_path: Path) -> Callable[..., Path]:
         return write_sample_mp4(tmp_path / (name or f"video-{size}-{seed}.mp4"), size, seed=seed, **options)
 
     return make
+
+
+@pytest.fixture
+def lazada_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """Point a ``lazada`` connection (env var) at a sandbox: ``lazada_connection(sandbox, password="x")``."""
+
+    def use(sandbox: LazadaSandbox, conn_id: str = "lazada_default", **changes: Any) -> dict[str, Any]:
+        connection = {**sandbox.airflow_connection(), **changes}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        return connection
+
+    return use

@@ -23,6 +23,7 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {"integration-name": "Lazada Open Platform", "python-modules": ["media_upload.hooks.lazada"]},
         ],
+        "filesystems": ["media_upload.transfer.http_filesystem"],
         "connection-types": [
             {
                 "connection-type": "lazada",

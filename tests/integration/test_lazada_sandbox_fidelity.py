@@ -12,6 +12,7 @@ import requests
 from media_upload.protocols.lazada import sign
 from media_upload.sandbox.lazada import LazadaBackend, LazadaSandboxConfig
 from media_upload.sandbox.lazada.errors import ErrorReply
+from media_upload.sandbox.lazada.products import sample_product_payload
 from tests.integration.conftest import COVER_URL, LazopDriver
 
 VECTOR_PARAMS = {
@@ -63,28 +64,7 @@ def test_official_client_uploads_audits_and_attaches(driver, sample_video):
     image_url = image["data"]["image"]["url"]
     assert image["code"] == "0" and ".slatic.net/p/" in image_url
 
-    payload = {
-        "Request": {
-            "Product": {
-                "PrimaryCategory": "10002019",
-                "Images": {"Image": [image_url]},
-                "Attributes": {"name": "Red dress", "brand": "No Brand"},
-                "Skus": {
-                    "Sku": [
-                        {
-                            "SellerSku": "dress-red-m",
-                            "price": "35",
-                            "quantity": "3",
-                            "package_height": "10",
-                            "package_length": "10",
-                            "package_width": "10",
-                            "package_weight": "0.5",
-                        }
-                    ]
-                },
-            }
-        }
-    }
+    payload = sample_product_payload(image_url, "dress-red-m", name="Red dress")
     created = driver.call("/product/create", {"payload": json.dumps(payload)})
     assert created["code"] == "0", created
     item_id = created["data"]["item_id"]

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from media_upload.protocols.lazada import MAX_BLOCK_BYTES, MAX_FILE_BYTES
+from media_upload.sandbox.lazada.products import sample_product_payload
 from tests.integration.conftest import COVER_URL, LazopDriver
 from tests.integration.test_lazada_sandbox_fidelity import signed_params, wait_for_state
 
@@ -522,27 +523,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(32)
 
 
 def product_payload(image_url: str, **attributes: str) -> dict:
-    return {
-        "Request": {
-            "Product": {
-                "PrimaryCategory": "10002019",
-                "Images": {"Image": [image_url]},
-                "Attributes": {"name": "Bag", "brand": "No Brand", **attributes},
-                "Skus": {
-                    "Sku": [
-                        {
-                            "SellerSku": "bag-1",
-                            "price": "35",
-                            "package_height": "10",
-                            "package_length": "10",
-                            "package_width": "10",
-                            "package_weight": "0.5",
-                        }
-                    ]
-                },
-            }
-        }
-    }
+    payload = sample_product_payload(image_url, "bag-1", name="Bag")
+    payload["Request"]["Product"]["Attributes"].update(attributes)
+    return payload
 
 
 def test_image_upload_rules(driver):

@@ -252,8 +252,7 @@ class LazadaHook(BaseHook):
 
     def signed_params(self, api: str, params: Mapping[str, Any], spec: ApiSpec) -> dict[str, str]:
         """System parameters plus ``params`` (empty values dropped, never sent), and their ``sign``."""
-        credentials = self._credentials
-        assert credentials is not None
+        credentials = self.credentials
         signed = {
             "app_key": credentials.app_key,
             "sign_method": SIGN_METHOD,
@@ -273,8 +272,7 @@ class LazadaHook(BaseHook):
         return signed
 
     def _url(self, api: str, spec: ApiSpec) -> str:
-        credentials = self._credentials
-        assert credentials is not None
+        credentials = self.credentials
         return f"{credentials.auth_gateway if spec.auth_gateway else credentials.gateway}{api}"
 
     # ------------------------------------------------------------------- envelope
@@ -321,7 +319,6 @@ class LazadaHook(BaseHook):
         """
         spec = spec or API_SPECS.get(api, ApiSpec())
         params = params or {}
-        _ = self.credentials
         try:
             return self._retrying(spec)(self._send, api, params, file, expect, spec)
         except LazadaApiError as exc:

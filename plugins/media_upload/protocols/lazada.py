@@ -85,3 +85,31 @@ def sign(app_secret: str, api_path: str, params: Mapping[str, str]) -> str:
     """
     message = string_to_sign(api_path, params).encode()
     return hmac.new(app_secret.encode(), message, hashlib.sha256).hexdigest().upper()
+
+
+def check_video_metadata(title: str | None, cover_url: str | None) -> None:
+    """Refuse what CompleteCreateVideo would refuse: a blank title, a cover that is not an http(s) URL."""
+    if not title or not str(title).strip():
+        raise ValueError(
+            "the video title is missing; Lazada's CompleteCreateVideo requires a non-blank title"
+        )
+    parts = urlsplit(str(cover_url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            f"the cover URL {cover_url!r} is not an http(s) URL; CompleteCreateVideo requires the URL of the "
+            "video's cover image (upload one with /image/upload to get a Lazada-hosted URL)"
+        )
+
+
+def video_update_payload(item_id: str | int, sku_ids: list[str], video_id: str | None) -> dict[str, object]:
+    """The UpdateProduct payload that puts ``video_id`` on an item, or removes its video when None."""
+    attributes = {"video": str(video_id)} if video_id else {"remove_video": "Yes"}
+    return {
+        "Request": {
+            "Product": {
+                "ItemId": str(item_id),
+                "Attributes": attributes,
+                "Skus": {"Sku": [{"SkuId": str(sku_id)} for sku_id in sku_ids]},
+            }
+        }
+    }

@@ -121,3 +121,31 @@ def check_create(product: dict[str, Any]) -> None:
             raise product_error("4105", f"BIZ_CHECK_SELLER_SKU_DUPLICATE: SellerSku repeat: {seller_sku}")
         seen.add(seller_sku)
     check_images(product, require_one=True)
+
+
+def sample_product_payload(
+    image_url: str, *seller_skus: str, name: str = "Sample product", video_id: str | None = None
+) -> dict[str, Any]:
+    """A small valid CreateProduct payload (the guide's mandatory fields) for demos, tests and seeding."""
+    attributes = {"name": name, "brand": "No Brand", **({"video": video_id} if video_id else {})}
+    sku = {
+        "price": "35",
+        "quantity": "10",
+        "package_height": "10",
+        "package_length": "30",
+        "package_width": "20",
+    }
+    return {
+        "Request": {
+            "Product": {
+                "PrimaryCategory": "10002019",
+                "Images": {"Image": [image_url]},
+                "Attributes": attributes,
+                "Skus": {
+                    "Sku": [
+                        {"SellerSku": s, **sku, "package_weight": "0.5"} for s in seller_skus or ("sample-1",)
+                    ]
+                },
+            }
+        }
+    }

@@ -1,0 +1,1 @@
+"""One-line task groups that wire a whole upload for a DAG author."""

@@ -1,0 +1,139 @@
+"""lazada_product_video end to end with ``dag.test()`` against the Lazada emulator on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+import pytest
+import requests
+from airflow.models.renderedtifields import RenderedTaskInstanceFields
+from airflow.models.xcom import XComModel
+from airflow.utils.session import create_session
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+from media_upload.hooks import lazada as hook_module
+from tests.dags.conftest import SAMPLE, create_product, run_conf
+
+
+@pytest.fixture
+def sandbox(make_lazada_sandbox, lazada_connection, airflow_db):
+    sandbox = make_lazada_sandbox(audit_seconds=1)
+    lazada_connection(sandbox)
+    return sandbox
+
+
+@pytest.fixture
+def run_output(capfd, caplog):
+    """Everything a run printed: task logs go to stdout through structlog, DAG-test lines to logging."""
+    caplog.set_level(logging.INFO)
+    return lambda: "".join(capfd.readouterr()) + caplog.text
+
+
+def states(dag_run) -> dict[tuple[str, int], tuple[str, str | None]]:
+    return {
+        (ti.task_id, ti.map_index): (ti.state, ti.rendered_map_index) for ti in dag_run.get_task_instances()
+    }
+
+
+def test_uploads_audits_and_attaches(dagbag, sandbox, run_output):
+    product = create_product()
+    dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product))
+    output = run_output()
+    assert dag_run.state == DagRunState.SUCCESS
+
+    tasks = states(dag_run)
+    assert [tasks[("lazada_video.upload_block", i)] for i in range(3)] == [
+        (TaskInstanceState.SUCCESS, f"block {i + 1}/3") for i in range(3)
+    ]
+    assert all(state == TaskInstanceState.SUCCESS for state, _ in tasks.values())
+    assert "[DAG TEST] running trigger in line" in output  # the audit wait deferred
+
+    snapshot = sandbox.backend.snapshot()
+    video_id = snapshot["products"][product["item_id"]]["attributes"]["video"]
+    assert snapshot["videos"][video_id]["state"] == "AUDIT_SUCCESS"
+    assert snapshot["videos"][video_id]["md5"] == hashlib.md5(SAMPLE.read_bytes()).hexdigest()
+    assert snapshot["request_counts"]["/media/video/block/upload"] == 3
+    attach = dag_run.get_task_instance("attach_video")
+    assert attach.xcom_pull(task_ids="attach_video")["video_id"] == video_id
+
+
+def test_strictest_reading_of_the_protocol(dagbag, make_lazada_sandbox, lazada_connection, airflow_db):
+    """The same run against the emulator's strict variants: hosted cover only, OSS-like minimum block,
+    string-typed values and ``success: false`` failures."""
+    sandbox = make_lazada_sandbox(
+        audit_seconds=1,
+        strict_cover=True,
+        min_block_bytes=100 * 1024,
+        success_as_string=True,
+        failure_shape="result_code",
+    )
+    lazada_connection(sandbox)
+    product = create_product("strict-1")
+    dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product))
+    assert dag_run.state == DagRunState.SUCCESS
+    assert sandbox.backend.snapshot()["products"][product["item_id"]]["attributes"]["video"]
+    assert all(entry["code"] == "0" and not entry["empty_params"] for entry in sandbox.backend.request_log)
+
+
+def test_no_secret_reaches_logs_xcom_or_rendered_fields(dagbag, sandbox, run_output, monkeypatch):
+    """The whole run's output, its XComs and rendered templates hold no secret, even across a token refresh."""
+    signatures: list[str] = []
+
+    def recording_sign(secret, api, params):
+        value = real_sign(secret, api, params)
+        signatures.append(value)
+        return value
+
+    real_sign = hook_module.sign
+    monkeypatch.setattr(hook_module, "sign", recording_sign)
+    product = create_product("masking-1")
+    requests.post(f"{sandbox.url}/_sandbox/lazada/tokens/expire")  # the first call of the run renews it
+
+    dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product))
+    assert dag_run.state == DagRunState.SUCCESS
+    assert sandbox.backend.request_counts["/auth/token/refresh"] >= 1
+
+    with create_session() as session:
+        xcoms = session.query(XComModel).filter(XComModel.run_id == dag_run.run_id).all()
+        rendered = (
+            session.query(RenderedTaskInstanceFields)
+            .filter(RenderedTaskInstanceFields.run_id == dag_run.run_id)
+            .all()
+        )
+        stored = json.dumps([x.value for x in xcoms], default=str) + json.dumps(
+            [r.rendered_fields for r in rendered], default=str
+        )
+    output = run_output()
+    assert "Rotate the access_token and refresh_token" in output
+    secrets = [sandbox.config.app_secret, *sandbox.backend.tokens, *signatures]
+    assert len(signatures) > 10
+    leaked = [secret for secret in secrets if secret in output or secret in stored]
+    assert leaked == []
+
+
+def test_a_rejected_video_fails_its_wait_without_retry(dagbag, sandbox, run_output):
+    product = create_product("rejected-1")
+    dag_run = dagbag.dags["lazada_product_video"].test(
+        run_conf=run_conf(product, title="Blurry [AUDIT_FAILED]")
+    )
+    output = run_output()
+    assert dag_run.state == DagRunState.FAILED
+    tasks = states(dag_run)
+    assert tasks[("lazada_video.wait_for_audit", -1)][0] == TaskInstanceState.FAILED
+    assert tasks[("attach_video", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
+    assert dag_run.get_task_instance("lazada_video.wait_for_audit").try_number == 1
+    assert "ended in AUDIT_FAILED" in output
+    assert "video" not in sandbox.backend.snapshot()["products"][product["item_id"]]["attributes"]
+
+
+def test_a_missing_source_fails_before_any_upload(dagbag, sandbox, run_output, tmp_path):
+    product = create_product("missing-1")
+    missing = tmp_path / "gone.mp4"
+    dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product, video_path=str(missing)))
+    output = run_output()
+    assert dag_run.state == DagRunState.FAILED
+    assert states(dag_run)[("lazada_video.init_upload", -1)][0] == TaskInstanceState.FAILED
+    assert f"{missing}: no such file" in output
+    assert "/media/video/block/create" not in sandbox.backend.request_counts

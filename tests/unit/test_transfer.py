@@ -1,0 +1,158 @@
+"""Block plans, source checks and byte-range reads (local, file:// and http:// sources)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+from starlette.staticfiles import StaticFiles
+
+from media_upload.sandbox.server import SandboxServer
+from media_upload.transfer import source as source_module
+from media_upload.transfer.blocks import Block, BlockPlan
+from media_upload.transfer.source import (
+    SourceError,
+    inspect_source,
+    read_range,
+    sha256_of,
+    source_name,
+    source_path,
+)
+
+LIMIT = 100_000_000
+
+
+@pytest.mark.parametrize(
+    ("size", "block", "lengths"),
+    [
+        (1, 3, [1]),
+        (8, 3, [3, 3, 2]),
+        (9, 3, [3, 3, 3]),
+        (8_000_000, 3_000_000, [3_000_000, 3_000_000, 2_000_000]),
+    ],
+)
+def test_block_plan(size, block, lengths):
+    plan = BlockPlan(size, block)
+    assert [b.length for b in plan.blocks] == lengths
+    assert plan.count == len(lengths)
+    assert [b.offset for b in plan.blocks] == [sum(lengths[:i]) for i in range(len(lengths))]
+    assert plan.blocks[-1].part_number == len(lengths)
+
+
+def test_block_plan_refuses_nonsense():
+    with pytest.raises(ValueError):
+        BlockPlan(0, 10)
+    with pytest.raises(ValueError):
+        BlockPlan(10, 0)
+    assert Block(0, 0, 1).part_number == 1
+
+
+def test_inspect_a_good_source(sample_video):
+    path = sample_video(123_456, duration_seconds=12, width=1920, height=1080)
+    info = inspect_source(str(path), max_bytes=LIMIT, platform="Lazada")
+    assert (info.size, info.name, info.media.width, info.media.height) == (123_456, path.name, 1920, 1080)
+    assert info.uri == str(path)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("missing.mp4", None, "missing.mp4: no such file"),
+        ("", None, "no such file"),
+        ("empty.mp4", b"", "is empty (0 bytes); Lazada needs 1 to 99,999,999 bytes"),
+        ("notes.mp4", b"hello", "is not an MP4/MOV video"),
+    ],
+)
+def test_inspect_refuses_bad_sources(tmp_path, name, content, fragment):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SourceError) as refused:
+        inspect_source(str(path), max_bytes=LIMIT, platform="Lazada")
+    assert fragment in str(refused.value)
+
+
+@pytest.mark.parametrize("size", [LIMIT, LIMIT + 1])
+def test_inspect_refuses_files_of_100_million_bytes_or_more(tmp_path, size):
+    big = tmp_path / "big.mp4"
+    with big.open("wb") as handle:  # sparse: no disk used
+        handle.truncate(size)
+    with pytest.raises(SourceError) as refused:
+        inspect_source(str(big), max_bytes=LIMIT, platform="Lazada")
+    assert f"is {size:,} bytes; Lazada takes files under 100,000,000 bytes (at most 99,999,999)" in str(
+        refused.value
+    )
+    assert str(big) in str(refused.value)
+
+
+def test_read_range_reads_only_its_range(sample_video, monkeypatch):
+    path = sample_video(5_000_000)
+    data = path.read_bytes()
+    opened_with: list[int] = []
+    real = source_module.source_path
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def open(self, mode, block_size):
+            opened_with.append(block_size)
+            handle = self.inner.open(mode, block_size=block_size)
+            original_read = handle.read
+
+            def read(n=-1):
+                assert n != -1, "a whole-file read"
+                chunk = original_read(n)
+                reads.append(len(chunk))
+                return chunk
+
+            handle.read = read
+            return handle
+
+    reads: list[int] = []
+    monkeypatch.setattr(source_module, "source_path", lambda s: Spy(real(s)))
+    assert read_range(str(path), 1_000_000, 300_000) == data[1_000_000:1_300_000]
+    assert reads == [300_000] and opened_with == [300_000]
+
+
+def test_short_read_means_the_source_changed(sample_video):
+    path = sample_video(10_000)
+    with pytest.raises(SourceError, match="changed or was truncated"):
+        read_range(str(path), 9_000, 2_000)
+
+
+def test_file_url_and_home_paths(sample_video, monkeypatch):
+    path = sample_video(20_000)
+    assert read_range(f"file://{path}", 100, 10) == path.read_bytes()[100:110]
+    monkeypatch.setenv("HOME", str(path.parent))
+    assert str(source_path(f"~/{path.name}")) == str(path)
+    assert sha256_of(str(path)) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_source_name_comes_from_the_path():
+    assert source_name(source_path("/data/videos/red.mp4")) == "red.mp4"
+    with pytest.raises(SourceError, match="no source given"):
+        source_path("  ")
+
+
+@pytest.fixture
+def http_files(tmp_path) -> Iterator[str]:
+    """A static file server on loopback (Starlette answers Range requests)."""
+    app = Starlette()
+    app.mount("/media", StaticFiles(directory=tmp_path))
+    server = SandboxServer(app)
+    url = server.start()
+    yield f"{url}/media"
+    server.stop()
+
+
+def test_http_sources_are_read_by_range(http_files, sample_video):
+    path = sample_video(2_000_000, name="remote.mp4")
+    url = f"{http_files}/remote.mp4"
+    info = inspect_source(url, max_bytes=LIMIT, platform="Lazada")
+    assert (info.size, info.name, info.uri) == (2_000_000, "remote.mp4", url)
+    assert read_range(url, 1_500_000, 500_000) == path.read_bytes()[1_500_000:]
+    with pytest.raises(SourceError, match="no such file"):
+        inspect_source(f"{http_files}/absent.mp4", max_bytes=LIMIT, platform="Lazada")
