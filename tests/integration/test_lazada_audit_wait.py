@@ -178,9 +178,11 @@ def test_poke_mode_waits_for_audit_success(driver, sample_video):
     assert sensor(video_id, deferrable=False, mode="poke").execute({}) == video_id
 
 
-@pytest.mark.parametrize("marker", ["AUDIT_FAILED", "TRANSCODE_FAILED"])
+@pytest.mark.parametrize("marker", ["AUDIT_FAILED", "TRANSCODE_FAILED", "DELETED"])
 def test_poke_mode_fails_rejected_videos_without_retry(driver, sample_video, marker):
     video_id = driver.upload(sample_video(3000), title=f"x [{marker}]")
+    if marker == "DELETED":
+        driver.call("/media/video/remove", {"videoId": video_id})
     with pytest.raises(AirflowFailException, match=f"{video_id} ended in {marker}"):
         sensor(video_id, deferrable=False).execute({})
 

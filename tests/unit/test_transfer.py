@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -156,3 +157,44 @@ def test_http_sources_are_read_by_range(http_files, sample_video):
     assert read_range(url, 1_500_000, 500_000) == path.read_bytes()[1_500_000:]
     with pytest.raises(SourceError, match="no such file"):
         inspect_source(f"{http_files}/absent.mp4", max_bytes=LIMIT, platform="Lazada")
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch) -> Iterator[str]:
+    """moto's S3 server on loopback, reached through the Amazon provider's ``aws_default`` connection."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(connection))
+    yield endpoint
+    server.stop()
+
+
+def test_s3_sources_are_read_by_range(s3_endpoint, sample_video):
+    import boto3
+
+    path = sample_video(3_000_000, name="catalog.mp4")
+    client = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket="videos")
+    client.upload_file(str(path), "videos", "sku/catalog.mp4")
+    url = "s3://aws_default@videos/sku/catalog.mp4"
+    info = inspect_source(url, max_bytes=LIMIT, platform="Lazada")
+    assert (info.size, info.name, info.media.container) == (3_000_000, "catalog.mp4", "mp4")
+    assert read_range(url, 2_500_000, 400_000) == path.read_bytes()[2_500_000:2_900_000]
+    with pytest.raises(SourceError, match="no such file"):
+        inspect_source("s3://aws_default@videos/sku/absent.mp4", max_bytes=LIMIT, platform="Lazada")
