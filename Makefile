@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada lock clean
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ lint: $(BIN)/.installed
 
 sandbox-lazada: $(BIN)/.installed
 	$(BIN)/media-sandbox lazada --port 8787
+
+sandbox-huawei-vod: $(BIN)/.installed
+	$(BIN)/media-sandbox huawei-vod --port 8788
 
 # Re-resolve the pinned lock after editing pyproject.toml dependencies.
 lock: $(BIN)/.installed

@@ -1,9 +1,10 @@
-"""`make demo`: the lazada_product_video DAG against the Lazada emulator, on a fresh SQLite Airflow home.
+"""`make demo`: both DAGs against the emulators, on a fresh SQLite Airflow home.
 
-1. start the Lazada emulator on a free loopback port and point ``AIRFLOW_CONN_LAZADA_DEFAULT`` at it;
-2. create the product to attach to (cover image uploaded first, as Lazada wants hosted images);
-3. ``airflow db migrate`` then ``airflow dags test lazada_product_video -c {...}`` in a fresh AIRFLOW_HOME;
-4. print what happened, read back from the emulator and the run's task instances.
+1. start the Lazada and Huawei VOD emulators on free loopback ports; point ``AIRFLOW_CONN_*`` at them;
+2. create the Lazada product to attach to (cover image uploaded first, as Lazada wants hosted images);
+3. ``airflow db migrate``, then ``airflow dags test`` for ``lazada_product_video`` (the sample video in
+   five mapped blocks) and ``huawei_vod_upload`` (a generated 24 MB video in three mapped OBS parts);
+4. print what happened, read back from the emulators and the runs' task instances.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".airflow-demo"
 SAMPLE = ROOT / "include" / "media" / "product-demo.mp4"
 COVER = ROOT / "include" / "media" / "cover.png"
-BLOCK_SIZE = 128 * 1024  # small on purpose: the 600 KB sample then shows five mapped block tasks
+LAZADA_BLOCK = 128 * 1024  # small on purpose: the 600 KB sample then shows five mapped block tasks
+VOD_PART = 8 * 1024 * 1024
 
 shutil.rmtree(HOME, ignore_errors=True)
 HOME.mkdir()
@@ -32,21 +35,44 @@ os.environ.update(
     AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
     AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{HOME}/airflow.db",
-    AIRFLOW__LOGGING__LOGGING_LEVEL="INFO",
 )
 
 from media_upload.hooks.lazada import LazadaHook  # noqa: E402
+from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada.products import sample_product_payload  # noqa: E402
+from media_upload.sandbox.sample_media import write_sample_mp4  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
 
-def create_product(hook: LazadaHook) -> tuple[str, str, str]:
-    """A listing to attach to: returns (item id, SKU id, Lazada-hosted cover URL)."""
-    cover_url = hook.upload_image(COVER.read_bytes(), COVER.name)
-    data = hook.create_product(sample_product_payload(cover_url, "demo-backpack-blue", name="Demo backpack"))
-    return str(data["item_id"]), str(data["sku_list"][0]["sku_id"]), cover_url
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dags_test(dag_id: str, conf: dict[str, Any]) -> tuple[bool, float, str, str]:
+    """Run ``airflow dags test``; returns (succeeded, seconds, output, run id)."""
+    print(f"\n$ airflow dags test {dag_id} -c '{json.dumps(conf)}'")
+    log_path = HOME / f"{dag_id}.log"
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        result = subprocess.run(
+            [AIRFLOW, "dags", "test", dag_id, "-c", json.dumps(conf)], stdout=log, stderr=log
+        )
+    elapsed = time.monotonic() - started
+    output = log_path.read_text()
+    run_id = next(
+        (line.split("run_id=")[1].split(",")[0] for line in output.splitlines() if "run_id=" in line), ""
+    )
+    for task_id, map_index, label, state in task_states(run_id):
+        print(f"  {task_id:<32} {label or ('' if map_index < 0 else map_index)!s:<10} {state}")
+    if result.returncode != 0:
+        print(f"\n{dag_id} did not succeed; the end of {log_path}:\n" + "\n".join(output.splitlines()[-40:]))
+    return result.returncode == 0, elapsed, output, run_id
 
 
 def task_states(run_id: str) -> list[tuple[str, int, str | None, str]]:
@@ -57,75 +83,85 @@ def task_states(run_id: str) -> list[tuple[str, int, str | None, str]]:
             (run_id,),
         ).fetchall()
     first_start: dict[str, int] = {}
-    for row in sorted(rows, key=lambda row: row[4] or ""):
+    for row in sorted(rows, key=lambda row: row[4] or "9999"):
         first_start.setdefault(row[0], len(first_start))
     rows.sort(key=lambda row: (first_start[row[0]], row[1]))
     return [row[:4] for row in rows]
 
 
+def lazada(sandbox: LazadaSandbox) -> bool:
+    hook = LazadaHook()
+    cover_url = hook.upload_image(COVER.read_bytes(), COVER.name)
+    created = hook.create_product(
+        sample_product_payload(cover_url, "demo-backpack-blue", name="Demo backpack")
+    )
+    item_id, sku_id = str(created["item_id"]), str(created["sku_list"][0]["sku_id"])
+    print(f"Lazada emulator at {sandbox.gateway_url}; created item {item_id} (SKU {sku_id})")
+    conf = {
+        "video_path": str(SAMPLE),
+        "title": "Demo backpack in 6 seconds",
+        "cover_url": cover_url,
+        "item_id": item_id,
+        "sku_id": sku_id,
+        "block_size": LAZADA_BLOCK,
+    }
+    ok, elapsed, output, _ = dags_test("lazada_product_video", conf)
+    state = sandbox.backend.snapshot()
+    video_id = state["products"].get(item_id, {}).get("attributes", {}).get("video")
+    video = state["videos"].get(video_id or "", {})
+    upload = next((u for u in state["uploads"].values() if u["video_id"] == video_id), {})
+    intact = video.get("md5") == md5_of(SAMPLE)
+    deferred = "[DAG TEST] running trigger in line" in output
+    polls = state["request_counts"].get("/media/video/get", 0)
+    print(f"""
+  video id          {video_id or "-"}
+  final state       {video.get("state", "-")}
+  product attached  {"yes" if video_id else "NO"} (item {item_id}, SKU {sku_id})
+  bytes             {video.get("size", 0):,} ({"MD5 matches the source" if intact else "MD5 DIFFERS"})
+  blocks            {upload.get("block_count", 0)} of up to {LAZADA_BLOCK:,} bytes, one mapped task each
+  audit wait        {"deferred to a trigger" if deferred else "NOT deferred"}, {polls} GetVideo calls
+  time              {elapsed:.1f} s for airflow dags test""")
+    return ok and video.get("state") == "AUDIT_SUCCESS" and intact
+
+
+def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
+    video = write_sample_mp4(HOME / "catalog-24mb.mp4", 24_000_000, seed=24, duration_seconds=30)
+    print(f"\nHuawei VOD emulator at {sandbox.endpoint} (project {sandbox.config.project_id})")
+    conf = {
+        "video_path": str(video),
+        "title": "Demo backpack, 30 s",
+        "auto_publish": True,
+        "part_size": VOD_PART,
+    }
+    ok, elapsed, output, _ = dags_test("huawei_vod_upload", conf)
+    state = sandbox.backend.snapshot()
+    asset_id, asset = next(iter(state["assets"].items()), ("-", {}))
+    stored = asset.get("object") or {}
+    intact = stored.get("md5") == md5_of(video)
+    parts = sum(1 for line in output.splitlines() if "uploaded, ETag" in line)
+    deferred = "[DAG TEST] running trigger in line" in output
+    print(f"""
+  asset id          {asset_id}
+  final status      {asset.get("status", "-")}
+  play URL          {sandbox.endpoint}/_sandbox/huawei-vod/play/{asset_id}/index.mp4
+  bytes             {stored.get("size", 0):,} ({"MD5 matches the source" if intact else "MD5 DIFFERS"})
+  parts             {parts} OBS parts of up to {VOD_PART:,} bytes, one mapped task each
+  ready wait        {"deferred to a trigger" if deferred else "NOT deferred"}
+  time              {elapsed:.1f} s for airflow dags test""")
+    return ok and asset.get("status") == "PUBLISHED" and intact
+
+
 def main() -> int:
-    with LazadaSandbox(LazadaSandboxConfig(audit_seconds=4, data_dir=HOME / "lazada-sandbox")) as sandbox:
-        os.environ["AIRFLOW_CONN_LAZADA_DEFAULT"] = json.dumps(sandbox.airflow_connection())
-        print(f"Lazada emulator at {sandbox.gateway_url}")
-        item_id, sku_id, cover_url = create_product(LazadaHook())
-        print(f"Created item {item_id} (SKU {sku_id}) with cover {cover_url}")
-
+    lazada_config = LazadaSandboxConfig(audit_seconds=4, data_dir=HOME / "lazada-sandbox")
+    vod_config = HuaweiVodSandboxConfig(transcode_seconds=4, data_dir=HOME / "huawei-vod-sandbox")
+    with LazadaSandbox(lazada_config) as lazada_sandbox, HuaweiVodSandbox(vod_config) as vod_sandbox:
+        os.environ["AIRFLOW_CONN_LAZADA_DEFAULT"] = json.dumps(lazada_sandbox.airflow_connection())
+        os.environ["AIRFLOW_CONN_HUAWEI_VOD_DEFAULT"] = json.dumps(vod_sandbox.airflow_connection())
         subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True)
-        conf = {
-            "video_path": str(SAMPLE),
-            "title": "Demo backpack in 6 seconds",
-            "cover_url": cover_url,
-            "item_id": item_id,
-            "sku_id": sku_id,
-            "block_size": BLOCK_SIZE,
-        }
-        print(f"airflow dags test lazada_product_video -c '{json.dumps(conf)}'")
-        started = time.monotonic()
-        log_path = HOME / "dags-test.log"
-        with log_path.open("w") as log:
-            result = subprocess.run(
-                [AIRFLOW, "dags", "test", "lazada_product_video", "-c", json.dumps(conf)],
-                stdout=log,
-                stderr=log,
-            )
-        elapsed = time.monotonic() - started
-        output = log_path.read_text()
-
-        state = sandbox.backend.snapshot()
-        product = state["products"].get(item_id, {})
-        video_id = product.get("attributes", {}).get("video")
-        video = state["videos"].get(video_id or "", {})
-        upload = next((u for u in state["uploads"].values() if u["video_id"] == video_id), {})
-        run_id = next(
-            (line.split("run_id=")[1].split(",")[0] for line in output.splitlines() if "run_id=" in line), ""
-        )
-        intact = video.get("md5") == hashlib.md5(SAMPLE.read_bytes()).hexdigest()
-
-        print()
-        for task_id, map_index, label, task_state in task_states(run_id):
-            print(f"  {task_id:<30} {label or ('' if map_index < 0 else map_index)!s:<10} {task_state}")
-        print()
-        print(f"  video id          {video_id or '-'}")
-        print(f"  final state       {video.get('state', '-')}")
-        print(f"  product attached  {'yes' if video_id else 'NO'} (item {item_id}, SKU {sku_id})")
-        print(
-            f"  bytes             {video.get('size', 0):,} ({'MD5 matches the source' if intact else 'MD5 DIFFERS'})"
-        )
-        print(
-            f"  blocks            {upload.get('block_count', 0)} of up to {BLOCK_SIZE:,} bytes, one mapped task each"
-        )
-        deferred = "[DAG TEST] running trigger in line" in output
-        polls = state["request_counts"].get("/media/video/get", 0)
-        print(
-            f"  audit wait        {'deferred to a trigger' if deferred else 'NOT deferred'}, {polls} GetVideo calls"
-        )
-        print(
-            f"  time              {elapsed:.1f} s for airflow dags test (log: {log_path.relative_to(ROOT)})"
-        )
-        ok = result.returncode == 0 and video.get("state") == "AUDIT_SUCCESS" and intact
-        if not ok:
-            print("\nThe run did not succeed; the end of its log:\n" + "\n".join(output.splitlines()[-40:]))
-        return 0 if ok else 1
+        results = {"Lazada": lazada(lazada_sandbox), "Huawei VOD": huawei_vod(vod_sandbox)}
+    print("\n" + "   ".join(f"{name}: {'succeeded' if ok else 'FAILED'}" for name, ok in results.items()))
+    print(f"Logs of both runs: {HOME.relative_to(ROOT)}/*.log")
+    return 0 if all(results.values()) else 1
 
 
 if __name__ == "__main__":

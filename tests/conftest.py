@@ -23,6 +23,7 @@ os.environ.update(
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
 )
 
+from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
 from media_upload.sandbox.sample_media import write_sample_mp4  # noqa: E402
 
@@ -78,6 +79,41 @@ def lazada_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str
     """Point a ``lazada`` connection (env var) at a sandbox: ``lazada_connection(sandbox, password="x")``."""
 
     def use(sandbox: LazadaSandbox, conn_id: str = "lazada_default", **changes: Any) -> dict[str, Any]:
+        connection = {**sandbox.airflow_connection(), **changes}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        return connection
+
+    return use
+
+
+@pytest.fixture
+def make_huawei_vod_sandbox(tmp_path: Path) -> Iterator[Callable[..., HuaweiVodSandbox]]:
+    """Start VOD emulators on free loopback ports; every field of HuaweiVodSandboxConfig can be overridden."""
+    started: list[HuaweiVodSandbox] = []
+
+    def make(clock: Callable[[], float] | None = None, **overrides: Any) -> HuaweiVodSandbox:
+        overrides.setdefault("transcode_seconds", 0.3)
+        overrides.setdefault("data_dir", tmp_path / f"huawei-vod-{len(started)}")
+        kwargs = {"clock": clock} if clock else {}
+        sandbox = HuaweiVodSandbox(HuaweiVodSandboxConfig(**overrides), **kwargs).start()
+        started.append(sandbox)
+        return sandbox
+
+    yield make
+    for sandbox in started:
+        sandbox.stop()
+
+
+@pytest.fixture
+def huawei_vod_sandbox(make_huawei_vod_sandbox: Callable[..., HuaweiVodSandbox]) -> HuaweiVodSandbox:
+    return make_huawei_vod_sandbox()
+
+
+@pytest.fixture
+def huawei_vod_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
+    """Point a ``huawei_vod`` connection (env var) at a sandbox: ``huawei_vod_connection(sandbox, password="x")``."""
+
+    def use(sandbox: HuaweiVodSandbox, conn_id: str = "huawei_vod_default", **changes: Any) -> dict[str, Any]:
         connection = {**sandbox.airflow_connection(), **changes}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
         return connection

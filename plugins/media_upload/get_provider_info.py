@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 _SECRET = {"type": ["string", "null"], "format": "password"}
+LAZADA = "Lazada Open Platform"
+HUAWEI_VOD = "Huawei Cloud VOD"
+
+
+def _modules(kind: str) -> list[dict[str, Any]]:
+    return [
+        {"integration-name": LAZADA, "python-modules": [f"media_upload.{kind}.lazada"]},
+        {"integration-name": HUAWEI_VOD, "python-modules": [f"media_upload.{kind}.huawei_vod"]},
+    ]
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -15,20 +24,26 @@ def get_provider_info() -> dict[str, Any]:
         "(deferred) for audit or transcode, and attaches the video to products.",
         "integrations": [
             {
-                "integration-name": "Lazada Open Platform",
+                "integration-name": LAZADA,
                 "external-doc-url": "https://open.lazada.com/apps/doc/doc?nodeId=30719&docId=120948",
                 "tags": ["service"],
-            }
+            },
+            {
+                "integration-name": HUAWEI_VOD,
+                "external-doc-url": "https://support.huaweicloud.com/intl/en-us/api-vod/vod_04_0216.html",
+                "tags": ["service"],
+            },
         ],
-        "hooks": [
-            {"integration-name": "Lazada Open Platform", "python-modules": ["media_upload.hooks.lazada"]},
-        ],
+        "hooks": _modules("hooks"),
+        "operators": _modules("operators"),
+        "sensors": _modules("sensors"),
+        "triggers": _modules("triggers"),
         "filesystems": ["media_upload.transfer.http_filesystem"],
         "connection-types": [
             {
                 "connection-type": "lazada",
                 "hook-class-name": "media_upload.hooks.lazada.LazadaHook",
-                "hook-name": "Lazada Open Platform",
+                "hook-name": LAZADA,
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port"],
                     "relabeling": {
@@ -53,6 +68,34 @@ def get_provider_info() -> dict[str, Any]:
                         "schema": _SECRET,
                     },
                 },
-            }
+            },
+            {
+                "connection-type": "huawei_vod",
+                "hook-class-name": "media_upload.hooks.huawei_vod.HuaweiVodHook",
+                "hook-name": HUAWEI_VOD,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "VOD endpoint or region",
+                        "login": "Access key (AK)",
+                        "password": "Secret key (SK)",
+                    },
+                    "placeholders": {
+                        "host": "https://vod.cn-north-4.myhuaweicloud.com, or a region: cn-north-4"
+                    },
+                },
+                "conn-fields": {
+                    "project_id": {
+                        "label": "Project ID",
+                        "description": "The IAM project of the region (every VOD URL names it).",
+                        "schema": {"type": "string", "minLength": 1},
+                    },
+                    "region": {
+                        "label": "Region",
+                        "description": "For example cn-north-4; builds the endpoint when Host is empty.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+            },
         ],
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert "lazada_product_video" in dagbag.dags
+    assert {"lazada_product_video", "huawei_vod_upload"} <= set(dagbag.dags)
 
 
 def test_lazada_product_video_shape(dagbag):
@@ -28,3 +28,29 @@ def test_lazada_product_video_shape(dagbag):
         "lazada_video.init_upload",
         "lazada_video.upload_block",
     }
+
+
+def test_huawei_vod_upload_shape(dagbag):
+    dag = dagbag.dags["huawei_vod_upload"]
+    assert set(dag.params) >= {"video_path", "title", "description", "category_id", "auto_publish"}
+    group = "huawei_vod."
+    assert set(dag.task_ids) == {
+        group + name
+        for name in (
+            "create_asset", "initiate_upload", "upload_part", "complete_upload",
+            "confirm_upload", "wait_until_ready", "cancel_upload",
+        )
+    }  # fmt: skip
+    cancel = dag.get_task(group + "cancel_upload")
+    assert cancel.trigger_rule == "one_failed"
+    assert cancel.upstream_task_ids == {
+        group + name
+        for name in ("create_asset", "initiate_upload", "upload_part", "complete_upload", "confirm_upload")
+    }
+    assert dag.get_task(group + "complete_upload").trigger_rule == "none_failed"
+    assert dag.get_task(group + "complete_upload").retries == 0
+    assert (
+        dag.get_task(group + "upload_part").map_index_template
+        == "part {{ task.part_number }}/{{ task.part_count }}"
+    )
+    assert dag.get_task(group + "wait_until_ready").deferrable is True

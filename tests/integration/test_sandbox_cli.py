@@ -68,3 +68,47 @@ def test_cli_documents_the_required_flags():
         "--data-dir",
     ):
         assert flag in help_text
+
+
+def test_huawei_vod_cli_serves_vod_and_obs(tmp_path):
+    from tests.integration.conftest import VodDriver
+
+    process = subprocess.Popen(
+        [
+            CLI,
+            "huawei-vod",
+            "--port",
+            "0",
+            "--ak",
+            "CLIAK",
+            "--sk",
+            "cli-sk",
+            "--project-id",
+            "p" * 32,
+            "--data-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("export AIRFLOW_CONN_HUAWEI_VOD_DEFAULT"):
+                break
+        connection = json.loads(lines[-1].split("=", 1)[1].strip().strip("'"))
+        assert (connection["login"], connection["password"], connection["extra"]["project_id"]) == (
+            "CLIAK",
+            "cli-sk",
+            "p" * 32,
+        )
+        asset = VodDriver(
+            None, endpoint=connection["host"], ak="CLIAK", sk="cli-sk", project_id="p" * 32
+        ).create()
+        assert len(asset.asset_id) == 32
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0

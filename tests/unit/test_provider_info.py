@@ -41,7 +41,11 @@ def test_airflow_cli_lists_the_provider_and_its_widgets():
         {"Provider": "airflow-provider-media-upload", "Version": version("airflow-provider-media-upload")}
     ]
     widgets = {w["connection_parameter_name"]: w for w in out["widgets"]}
-    for field in ("extra__lazada__access_token", "extra__lazada__refresh_token"):
+    for field in (
+        "extra__lazada__access_token",
+        "extra__lazada__refresh_token",
+        "extra__huawei_vod__project_id",
+    ):
         assert widgets[field]["package_name"] == "airflow-provider-media-upload"
     hook = next(h for h in out["hooks"] if h["connection_type"] == "lazada")
     assert (

@@ -13,7 +13,6 @@ the access token on every request. This hook follows its shape instead (one sess
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,6 +27,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
 from requests.adapters import HTTPAdapter
 
+from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.masking import mask_text
 from media_upload.protocols.lazada import AUTH_GATEWAY, GATEWAYS, SIGN_METHOD, resolve_gateway, sign
 
@@ -135,6 +135,10 @@ def is_retryable(exc: BaseException, spec: ApiSpec) -> bool:
     return False
 
 
+def _throttled(exc: BaseException) -> bool:
+    return isinstance(exc, LazadaApiError) and exc.code in THROTTLE_CODES
+
+
 def _text(value: Any) -> str:
     """Parameter values as Lazada expects them: JSON for structures, lowercase booleans, plain strings."""
     if isinstance(value, bool):
@@ -153,10 +157,9 @@ class LazadaHook(BaseHook):
 
     :param lazada_conn_id: the connection to use.
     :param timeout: seconds to wait for a connection and between bytes of the answer.
-    :param max_attempts: tries per call, counting the first, for retryable failures.
-    :param backoff_seconds: base of the jittered exponential backoff between tries.
-    :param backoff_max_seconds: longest wait between tries.
-    :param throttle_pause_seconds: shortest wait after a throttling code ("this ban will last 1 seconds").
+    :param max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds: the
+        :class:`~media_upload.hooks.retry.RetryPolicy`; throttling waits at least a second ("this ban will
+        last 1 seconds").
     """
 
     conn_name_attr = "lazada_conn_id"
@@ -177,10 +180,9 @@ class LazadaHook(BaseHook):
         super().__init__()
         self.lazada_conn_id = lazada_conn_id
         self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.backoff_seconds = backoff_seconds
-        self.backoff_max_seconds = backoff_max_seconds
-        self.throttle_pause_seconds = throttle_pause_seconds
+        self.retry_policy = RetryPolicy(
+            max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds
+        )
         self._credentials: LazadaCredentials | None = None
 
     def __repr__(self) -> str:
@@ -356,29 +358,7 @@ class LazadaHook(BaseHook):
         )
 
     def _retrying(self, spec: ApiSpec) -> tenacity.Retrying:
-        return tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, spec)),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        delay = tenacity.wait_random_exponential(
-            multiplier=self.backoff_seconds, max=self.backoff_max_seconds
-        )(state)
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, LazadaApiError) and exc.code in THROTTLE_CODES:
-            delay = max(
-                delay, self.throttle_pause_seconds + random.uniform(0, self.throttle_pause_seconds / 2)
-            )
-        return delay
-
-    def _log_retry(self, state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        self.log.warning("Attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait)
+        return self.retry_policy.retrying(lambda exc: is_retryable(exc, spec), _throttled, self.log)
 
     def _send(
         self, api: str, params: Mapping[str, Any], file: FilePart | None, expect: str | None, spec: ApiSpec
@@ -394,14 +374,11 @@ class LazadaHook(BaseHook):
             else:
                 response = self.session.post(url, data=signed, timeout=self.timeout)
         except requests.RequestException as exc:
-            never_sent = isinstance(exc, requests.ConnectTimeout) or (
-                isinstance(exc, requests.ConnectionError) and "NewConnectionError" in repr(exc)
-            )
             raise LazadaTransportError(
                 api,
                 mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
                 retryable=True,
-                sent=not never_sent,
+                sent=not never_sent(exc),
             ) from None
         try:
             body = response.json()
@@ -455,13 +432,7 @@ class LazadaHook(BaseHook):
         return await self._aretrying(spec)(self._asend, api, params, expect, spec)
 
     def _aretrying(self, spec: ApiSpec) -> tenacity.AsyncRetrying:
-        return tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.max_attempts),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(lambda exc: is_retryable(exc, spec)),
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        return self.retry_policy.aretrying(lambda exc: is_retryable(exc, spec), _throttled, self.log)
 
     async def _asend(
         self, api: str, params: Mapping[str, Any], expect: str | None, spec: ApiSpec
@@ -478,12 +449,11 @@ class LazadaHook(BaseHook):
                 async with request as response:
                     status, raw = response.status, await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            never_sent = isinstance(exc, aiohttp.ClientConnectorError)
             raise LazadaTransportError(
                 api,
                 mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
                 retryable=True,
-                sent=not never_sent,
+                sent=not never_sent(exc),
             ) from None
         try:
             body = json.loads(raw)

@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig
 
 
@@ -100,16 +101,83 @@ def _run_lazada(args: argparse.Namespace) -> LazadaSandbox:
     return sandbox
 
 
+def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
+    defaults = HuaweiVodSandboxConfig()
+    parser = commands.add_parser(
+        "huawei-vod",
+        help="Huawei Cloud VOD upload APIs plus the OBS bucket of their signed URLs, at http://HOST:PORT",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8788, help="0 picks a free port")
+    parser.add_argument("--ak", default=defaults.ak, help="access key id")
+    parser.add_argument("--sk", default=defaults.sk, help="secret access key")
+    parser.add_argument("--project-id", default=defaults.project_id)
+    parser.add_argument("--region", default=defaults.region)
+    parser.add_argument(
+        "--transcode-seconds",
+        type=float,
+        default=defaults.transcode_seconds,
+        help="seconds from ConfirmAssetUpload to the final status",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, help="where parts and objects are stored (default: a temporary folder)"
+    )
+    parser.add_argument(
+        "--sign-ttl", type=float, default=defaults.sign_ttl, help="seconds a signed URL lives"
+    )
+    parser.add_argument(
+        "--min-part-bytes", type=int, default=defaults.min_part_bytes, help="smallest non-last part"
+    )
+    parser.add_argument("--auth-token", help="also accept this X-Auth-Token (IAM token clients)")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.set_defaults(run=_run_huawei_vod)
+
+
+def _run_huawei_vod(args: argparse.Namespace) -> HuaweiVodSandbox:
+    config = HuaweiVodSandboxConfig(
+        ak=args.ak,
+        sk=args.sk,
+        project_id=args.project_id,
+        region=args.region,
+        transcode_seconds=args.transcode_seconds,
+        data_dir=args.data_dir,
+        sign_ttl=args.sign_ttl,
+        min_part_bytes=args.min_part_bytes,
+        auth_token=args.auth_token,
+    )
+    if args.data_dir:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    sandbox = HuaweiVodSandbox(config, host=args.host, port=args.port, log_level=args.log_level).start()
+    print(
+        f"Huawei Cloud VOD sandbox serving {sandbox.endpoint}\n"
+        f"  access key    {config.ak}\n"
+        f"  secret key    {config.sk}\n"
+        f"  project id    {config.project_id}\n"
+        f"  bucket        {config.bucket} (signed URLs are path-style on the same host)\n"
+        f"  transcode     {config.transcode_seconds:g} s after confirm "
+        "(put [TRANSCODE_FAILED], [UPLOAD_FAILED] or [SERVER_ERROR] in a title to fail it)\n"
+        f"  data dir      {sandbox.backend.data_dir}\n"
+        f"  inspect       {sandbox.endpoint}/_sandbox/huawei-vod/state   (API docs: {sandbox.endpoint}/_sandbox/docs)\n"
+        f"\nexport AIRFLOW_CONN_HUAWEI_VOD_DEFAULT='{json.dumps(sandbox.airflow_connection())}'",
+        flush=True,
+    )
+    return sandbox
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="media-sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="service", required=True)
     _lazada_parser(commands)
+    _huawei_vod_parser(commands)
     args = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        sandbox = args.run(args)
+        sandbox: LazadaSandbox | HuaweiVodSandbox = args.run(args)
     except RuntimeError as exc:
         print(f"media-sandbox: {exc}", file=sys.stderr)
         return 1

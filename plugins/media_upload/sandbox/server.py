@@ -6,7 +6,20 @@ import threading
 import time
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+class CutOffResponse(Response):
+    """Starts a response and never finishes it, so the server closes the connection mid-body.
+
+    Emulates a connection lost after the platform acted on the request: the client cannot know.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"partial":', "more_body": True})
 
 
 class SandboxServer:

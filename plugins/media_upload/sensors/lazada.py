@@ -3,52 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, XComArg, conf
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk import PokeReturnValue, XComArg
+from airflow.sdk.exceptions import AirflowFailException
 
 from media_upload.hooks.lazada import LazadaHook
 from media_upload.protocols.lazada import FAILED_VIDEO_STATES, VideoState
+from media_upload.sensors.base import PlatformStatusSensor
 from media_upload.triggers.lazada import LazadaVideoAuditTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class LazadaVideoAuditSensor(BaseSensorOperator):
+class LazadaVideoAuditSensor(PlatformStatusSensor):
     """Wait for a video to reach ``AUDIT_SUCCESS`` and return its id (the ``return_value`` XCom).
 
-    ``AUDIT_FAILED``, ``TRANSCODE_FAILED`` and ``DELETED`` fail the task at once, without retries,
-    naming the video and the state. With ``deferrable=True`` (default: ``[operators] default_deferrable``)
-    the wait holds no worker slot: after one check, a trigger polls GetVideo from the triggerer.
-    ``poke_interval`` is the polling period in every mode; ``timeout`` (default one day) and ``soft_fail``
-    behave as for any Airflow sensor.
+    ``AUDIT_FAILED``, ``TRANSCODE_FAILED`` and ``DELETED`` fail the task at once, without retries, naming
+    the video and the state. Modes, ``timeout`` and ``soft_fail``: see
+    :class:`~media_upload.sensors.base.PlatformStatusSensor`.
 
     :param video_id: the video to wait for. (templated)
     :param lazada_conn_id: the ``lazada`` connection. (templated)
-    :param deferrable: wait in the triggerer instead of a worker.
     """
 
     template_fields: Sequence[str] = ("video_id", "lazada_conn_id")
     ui_color = "#fde8e0"
 
     def __init__(
-        self,
-        *,
-        video_id: str | XComArg,
-        lazada_conn_id: str = LazadaHook.default_conn_name,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-        **kwargs: Any,
+        self, *, video_id: str | XComArg, lazada_conn_id: str = LazadaHook.default_conn_name, **kwargs: Any
     ) -> None:
-        kwargs.setdefault("timeout", 24 * 3600)
-        kwargs.setdefault("poke_interval", 30)
         super().__init__(**kwargs)
         self.video_id = video_id
         self.lazada_conn_id = lazada_conn_id
-        self.deferrable = deferrable
 
     @cached_property
     def hook(self) -> LazadaHook:
@@ -66,32 +55,13 @@ class LazadaVideoAuditSensor(BaseSensorOperator):
             raise self._rejected(state)
         return PokeReturnValue(is_done=state == VideoState.AUDIT_SUCCESS, xcom_value=str(self.video_id))
 
-    def execute(self, context: Context) -> Any:
-        if not self.deferrable:
-            return super().execute(context)
-        try:
-            first = self.poke(context)
-        except AirflowFailException as exc:
-            if self.soft_fail or self.never_fail:
-                raise AirflowSkipException(str(exc)) from None
-            raise
-        if first.is_done:
-            return first.xcom_value
-        self.defer(
-            trigger=LazadaVideoAuditTrigger(
-                video_id=str(self.video_id),
-                lazada_conn_id=self.lazada_conn_id,
-                poll_interval=self.poke_interval,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout),
+    def trigger(self) -> LazadaVideoAuditTrigger:
+        return LazadaVideoAuditTrigger(
+            video_id=str(self.video_id), lazada_conn_id=self.lazada_conn_id, poll_interval=self.poke_interval
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> str:
-        status = event.get("status")
-        if status == "success":
-            self.log.info("Video %s passed Lazada's audit", event["video_id"])
-            return str(event["video_id"])
-        if status == "failed":
-            raise self._rejected(str(event.get("state")))
-        raise AirflowException(f"Waiting for Lazada video {self.video_id} failed: {event.get('message')}")
+    def outcome(self, event: dict[str, Any]) -> str | AirflowFailException:
+        if event["status"] == "failed":
+            return self._rejected(str(event.get("state")))
+        self.log.info("Video %s passed Lazada's audit", event["video_id"])
+        return str(event["video_id"])

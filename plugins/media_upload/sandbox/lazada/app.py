@@ -12,21 +12,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.types import Receive, Scope, Send
 
 from media_upload.sandbox.lazada.backend import ROUTES, LazadaBackend
 from media_upload.sandbox.lazada.errors import ErrorReply
+from media_upload.sandbox.server import CutOffResponse
 
 log = logging.getLogger(__name__)
-
-
-class _CutOffResponse(Response):
-    """Starts a response and never finishes it, so the server closes the connection mid-body."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b'{"code":"0",', "more_body": True})
 
 
 def _request_id() -> str:
@@ -131,7 +122,7 @@ def create_app(backend: LazadaBackend) -> FastAPI:
             await asyncio.sleep(fault.seconds)
         backend.log_request(request.method, api_path, params, code, started)
         if fault is not None and fault.kind == "drop":
-            return _CutOffResponse()
+            return CutOffResponse()
         return JSONResponse(body)
 
     @app.get("/_sandbox/lazada/state", tags=["sandbox"])

@@ -1,0 +1,85 @@
+"""Retry policy shared by the platform hooks: jittered exponential backoff, a floor after throttling."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+import tenacity
+
+Predicate = Callable[[BaseException], bool]
+
+
+class WarningLog(Protocol):
+    """Any logger: the stdlib's, or the structlog one Airflow gives hooks."""
+
+    def warning(self, event: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently a hook repeats a failed call.
+
+    :param max_attempts: tries per call, counting the first.
+    :param backoff_seconds: base of the jittered exponential backoff.
+    :param backoff_max_seconds: longest wait between tries.
+    :param throttle_pause_seconds: shortest wait after the platform said "too fast".
+    """
+
+    max_attempts: int = 5
+    backoff_seconds: float = 1.0
+    backoff_max_seconds: float = 30.0
+    throttle_pause_seconds: float = 1.0
+
+    def _wait(self, throttled: Predicate) -> Callable[[tenacity.RetryCallState], float]:
+        exponential = tenacity.wait_random_exponential(
+            multiplier=self.backoff_seconds, max=self.backoff_max_seconds
+        )
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            delay = exponential(state)
+            exc = state.outcome.exception() if state.outcome else None
+            if exc is not None and throttled(exc):
+                pause = self.throttle_pause_seconds
+                delay = max(delay, pause + random.uniform(0, pause / 2))
+            return delay
+
+        return wait
+
+    def _arguments(self, retryable: Predicate, throttled: Predicate, log: WarningLog) -> dict[str, object]:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning("Attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait)
+
+        return {
+            "stop": tenacity.stop_after_attempt(self.max_attempts),
+            "wait": self._wait(throttled),
+            "retry": tenacity.retry_if_exception(retryable),
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def retrying(self, retryable: Predicate, throttled: Predicate, log: WarningLog) -> tenacity.Retrying:
+        return tenacity.Retrying(**self._arguments(retryable, throttled, log))  # type: ignore[arg-type]
+
+    def aretrying(
+        self, retryable: Predicate, throttled: Predicate, log: WarningLog
+    ) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(**self._arguments(retryable, throttled, log))  # type: ignore[arg-type]
+
+
+def never_sent(exc: BaseException) -> bool:
+    """True when a ``requests`` or ``aiohttp`` failure happened before the request reached the server."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        return "NewConnectionError" in repr(exc)
+    try:
+        import aiohttp
+    except ImportError:  # pragma: no cover - aiohttp ships with Airflow
+        return False
+    return isinstance(exc, aiohttp.ClientConnectorError)

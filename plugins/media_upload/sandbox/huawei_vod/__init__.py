@@ -1,0 +1,59 @@
+"""Local emulator of Huawei Cloud VOD's upload APIs and of the OBS bucket its signed URLs point at."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+from media_upload.sandbox.huawei_vod.app import create_app
+from media_upload.sandbox.huawei_vod.backend import HuaweiVodBackend, HuaweiVodSandboxConfig
+from media_upload.sandbox.server import SandboxServer
+
+__all__ = ["HuaweiVodBackend", "HuaweiVodSandbox", "HuaweiVodSandboxConfig"]
+
+
+class HuaweiVodSandbox:
+    """The VOD + OBS emulator served on loopback: ``with HuaweiVodSandbox() as sandbox: sandbox.endpoint``."""
+
+    def __init__(
+        self,
+        config: HuaweiVodSandboxConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = HuaweiVodBackend(config, clock)
+        self.config = self.backend.config
+        self._server = SandboxServer(create_app(self.backend), host, port, log_level)
+
+    def start(self) -> HuaweiVodSandbox:
+        self.backend.public_url = self._server.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.stop()
+        self.backend.close()
+
+    def __enter__(self) -> HuaweiVodSandbox:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        """The VOD endpoint (and, path-style, the OBS endpoint of the signed URLs)."""
+        return self.backend.public_url
+
+    def airflow_connection(self) -> dict[str, Any]:
+        """The ``huawei_vod`` connection (JSON form of ``AIRFLOW_CONN_HUAWEI_VOD_DEFAULT``) for this sandbox."""
+        return {
+            "conn_type": "huawei_vod",
+            "host": self.endpoint,
+            "login": self.config.ak,
+            "password": self.config.sk,
+            "extra": {"project_id": self.config.project_id, "region": self.config.region},
+        }

@@ -1,0 +1,66 @@
+"""The polling loop every platform trigger shares: growing waits, a budget of consecutive errors."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+
+class PollingTrigger(BaseTrigger):
+    """Call :meth:`check` until it returns a final event payload.
+
+    The first check comes after ``first_poll_interval`` seconds (the sensor has just checked once itself)
+    and each wait grows by half up to ``poll_interval``, so a quick platform is seen quickly and a slow
+    one costs few calls. Errors count against ``max_consecutive_errors``; errors :meth:`is_permanent`
+    calls permanent end the wait at once. Either way the event is ``{"status": "error", "message"}``.
+    Subclasses only read: a trigger may run twice after a triggerer restart.
+    """
+
+    def __init__(self, poll_interval: float, max_consecutive_errors: int, first_poll_interval: float) -> None:
+        super().__init__()
+        self.poll_interval = float(poll_interval)
+        self.max_consecutive_errors = int(max_consecutive_errors)
+        self.first_poll_interval = float(first_poll_interval)
+
+    def polling_kwargs(self) -> dict[str, Any]:
+        return {
+            "poll_interval": self.poll_interval,
+            "max_consecutive_errors": self.max_consecutive_errors,
+            "first_poll_interval": self.first_poll_interval,
+        }
+
+    @property
+    def subject(self) -> dict[str, Any]:
+        """What every event names (``{"video_id": ...}``, ``{"asset_id": ...}``)."""
+        raise NotImplementedError
+
+    async def check(self) -> dict[str, Any] | None:
+        """One poll: the final event payload, or None to keep waiting."""
+        raise NotImplementedError
+
+    def is_permanent(self, exc: Exception) -> bool:
+        """Errors no amount of polling will cure (refused credentials, a bad request)."""
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        errors = 0
+        wait = min(self.first_poll_interval, self.poll_interval)
+        while True:
+            await asyncio.sleep(wait)
+            wait = min(wait * 1.5, self.poll_interval)
+            try:
+                payload = await self.check()
+            except Exception as exc:
+                errors += 1
+                self.log.warning("Polling %s failed (%d in a row): %s", self.subject, errors, exc)
+                if self.is_permanent(exc) or errors >= self.max_consecutive_errors:
+                    yield TriggerEvent({"status": "error", **self.subject, "message": str(exc)})
+                    return
+                continue
+            errors = 0
+            if payload is not None:
+                yield TriggerEvent({**payload, **self.subject})
+                return
