@@ -53,6 +53,8 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
                 payload = json.loads(body) if body else {}
             except ValueError:
                 raise illegal_parameter("request body (not JSON)") from None
+            if not isinstance(payload, dict):
+                raise illegal_parameter("request body (a JSON object)")
             result = await run_in_threadpool(handler, query, payload)
             status, content = 200, result
         except VodErrorReply as exc:
@@ -107,7 +109,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
 
     @app.get("/v1.0/{project_id}/asset/list", tags=["vod"])
     async def asset_list(project_id: str, request: Request) -> Response:
-        return await vod(request, project_id, "ListAssetList", lambda q, body: backend.list_assets(dict(q)))
+        return await vod(request, project_id, "ListAssetList", lambda q, body: backend.list_assets(q))
 
     # ------------------------------------------------------------------ sandbox
 

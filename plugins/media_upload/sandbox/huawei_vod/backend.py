@@ -28,6 +28,7 @@ from media_upload.protocols.huawei_vod import (
     ACCEPTED_VIDEO_TYPES,
     CONFIRM_STATUSES,
     DATE_FORMAT,
+    FAILED_ASSET_STATUSES,
     MAX_PARTS,
     MIN_PART_BYTES,
     AssetStatus,
@@ -361,7 +362,7 @@ class HuaweiVodBackend:
         if len(tag_list) > 16 or any(len(tag.encode()) > 16 for tag in tag_list):
             raise illegal_parameter("tags (at most 16 tags of at most 16 bytes)")
         auto_publish = body.get("auto_publish", 1)
-        if auto_publish not in (0, 1):
+        if isinstance(auto_publish, bool) or auto_publish not in (0, 1):
             raise illegal_parameter(f"auto_publish {auto_publish!r} (0 or 1)")
         video_md5 = body.get("video_md5")
         if video_md5 is not None and (not isinstance(video_md5, str) or len(video_md5) != 24):
@@ -570,10 +571,9 @@ class HuaweiVodBackend:
 
     def show_asset_meta(self, query: list[tuple[str, str]]) -> dict[str, Any]:
         """ShowAssetMeta: ``asset_id`` repeated or comma-separated (at most 10); unknown ids are ``UNCREATED``."""
-        ids = [part for name, value in query if name == "asset_id" for part in value.split(",") if part]
-        if len(ids) > 10:
-            raise illegal_parameter("asset_id (at most 10)")
+        ids = _id_list(query)
         wanted = {v for name, value in query if name == "status" for v in value.split(",") if v}
+        page, size = _page(query)
         with self._lock:
             chosen = [self.assets[i] for i in ids if i in self.assets] if ids else list(self.assets.values())
         infos = [self.asset_info(asset) for asset in chosen]
@@ -588,12 +588,38 @@ class HuaweiVodBackend:
         ]
         if wanted:
             infos = [info for info in infos if info["status"] in wanted]
-        return {"asset_info_array": infos, "is_truncated": 0, "total": len(infos)}
+        shown = infos[page * size : (page + 1) * size]
+        return {
+            "asset_info_array": shown,
+            "is_truncated": int(len(infos) > (page + 1) * size),
+            "total": len(infos),
+        }
 
     def show_asset_detail(self, query: Mapping[str, str]) -> dict[str, Any]:
+        """ShowAssetDetail: the ``categories`` asked for (all when none): base, transcode, thumbnail, review."""
         asset = self._asset(query.get("asset_id", ""))
+        categories = {c for c in query.get("categories", "").split(",") if c} or set(_DETAIL_CATEGORIES)
+        if not categories <= set(_DETAIL_CATEGORIES):
+            raise illegal_parameter(f"categories {sorted(categories - set(_DETAIL_CATEGORIES))}")
         info = self.asset_info(asset)
-        status = AssetStatus(info["status"])
+        sub = self._sub_statuses(asset)
+        blocks = {
+            "base_info": info["base_info"],
+            "transcode_info": {
+                "transcode_status": sub["transcode_status"],
+                "output": info["play_info_array"],
+            },
+            "thumbnail_info": {"thumbnail_status": sub["thumbnail_status"]},
+            "review_info": {"review_status": sub["review_status"]},
+        }
+        return {
+            "asset_id": asset.asset_id,
+            **{name: blocks[name] for name in _DETAIL_CATEGORIES if name in categories},
+        }
+
+    def _sub_statuses(self, asset: Asset) -> dict[str, str]:
+        """ListAssetList's per-asset statuses, derived from the asset-level one."""
+        status = asset.status(self.clock())
         transcode = {
             AssetStatus.TRANSCODE_SUCCEED: "TRANSCODE_SUCCEED",
             AssetStatus.PUBLISHED: "TRANSCODE_SUCCEED" if asset.transcoding else "UN_TRANSCODE",
@@ -601,49 +627,51 @@ class HuaweiVodBackend:
             AssetStatus.TRANSCODING: "TRANSCODING",
             AssetStatus.WAITING_TRANSCODE: "WAITING_TRANSCODE",
         }.get(status, "UN_TRANSCODE")
+        if asset.deleted:
+            asset_status = "DELETED"
+        elif status is AssetStatus.PUBLISHED:
+            asset_status = "PUBLISHED"
+        elif status is AssetStatus.CREATING:
+            asset_status = "CREATING"
+        elif status.value in FAILED_ASSET_STATUSES:
+            asset_status = "FAILED"
+        else:
+            asset_status = "CREATED"
         return {
-            "asset_id": asset.asset_id,
-            "base_info": info["base_info"],
-            "transcode_info": {"transcode_status": transcode, "output": info["play_info_array"]},
-            "thumbnail_info": {"thumbnail_status": "UN_THUMBNAIL"},
-            "review_info": {"review_status": "UN_REVIEW"},
+            "asset_status": asset_status,
+            "transcode_status": transcode,
+            "thumbnail_status": "UN_THUMBNAIL",
+            "review_status": "UN_REVIEW",
         }
 
-    def list_assets(self, query: Mapping[str, str]) -> dict[str, Any]:
-        page, size = int(query.get("page", 0) or 0), int(query.get("size", 10) or 10)
-        if not 1 <= size <= 100:
-            raise illegal_parameter("size (1..100)")
+    def list_assets(self, query: list[tuple[str, str]]) -> dict[str, Any]:
+        """ListAssetList: filters ``asset_id`` (at most 10) and ``status`` (asset-level), paged by ``page``/``size``."""
+        ids = set(_id_list(query))
+        wanted = {v for name, value in query if name == "status" for v in value.split(",") if v}
+        page, size = _page(query)
         with self._lock:
             assets = sorted(self.assets.values(), key=lambda a: a.created_at)
         rows = []
         for asset in assets:
-            status = asset.status(self.clock())
-            asset_status = (
-                "PUBLISHED"
-                if status is AssetStatus.PUBLISHED
-                else "DELETED"
-                if asset.deleted
-                else (
-                    "CREATING"
-                    if status is AssetStatus.CREATING
-                    else "FAILED"
-                    if status.value in _FAILED
-                    else "CREATED"
-                )
-            )
+            if ids and asset.asset_id not in ids:
+                continue
+            sub = self._sub_statuses(asset)
+            if wanted and sub["asset_status"] not in wanted:
+                continue
             rows.append(
                 {
                     "asset_id": asset.asset_id,
                     "title": asset.title,
-                    "asset_status": asset_status,
                     "media_type": asset.video_type,
+                    "exec_desc": asset.failure_reason or "",
+                    **sub,
                 }
             )
         return {"total": len(rows), "assets": rows[page * size : (page + 1) * size]}
 
     def delete_assets(self, query: list[tuple[str, str]]) -> dict[str, Any]:
-        ids = [part for name, value in query if name == "asset_id" for part in value.split(",") if part]
-        if not ids or len(ids) > 10:
+        ids = _id_list(query)
+        if not ids:
             raise illegal_parameter("asset_id (1 to 10)")
         results = []
         for asset_id in ids:
@@ -732,8 +760,14 @@ class HuaweiVodBackend:
 
     def list_parts(self, bucket: str, key: str, upload_id: str, query: Mapping[str, str]) -> str:
         upload = self._open_upload(upload_id, bucket, key)
-        marker = int(query.get("part-number-marker") or 0)
-        max_parts = min(int(query.get("max-parts") or 1000), 1000)
+        marker_text, max_text = query.get("part-number-marker") or "0", query.get("max-parts") or "1000"
+        if not marker_text.isdigit() or not max_text.isdigit() or int(max_text) < 1:
+            raise ObsErrorReply(
+                400,
+                "InvalidArgument",
+                "max-parts must be a positive integer and part-number-marker a non-negative one",
+            )
+        marker, max_parts = int(marker_text), min(int(max_text), 1000)
         numbers = sorted(n for n in upload.parts if n > marker)
         page, truncated = numbers[:max_parts], len(numbers) > max_parts
         parts = "".join(
@@ -860,7 +894,23 @@ _SINGLE_PUT_TYPES = {
     "FLV": "video/flv", "WMV": "video/x-ms-wmv", "MXF": "application/mxf", "AVI": "video/x-msvideo", "M4V": "video/m4v",
     "F4V": "application/f4v", "3GP": "video/3gpp", "ASF": "video/x-ms-asf", "MKV": "video/x-matroska", "WEBM": "video/webm",
 }  # fmt: skip
-_FAILED = {"TRANSCODE_FAILED", "UPLOAD_FAILED", "SERVER_ERROR", "CANCELLED", "DELETED", "UNCREATED"}
+_DETAIL_CATEGORIES = ("base_info", "transcode_info", "thumbnail_info", "review_info")
+
+
+def _id_list(query: list[tuple[str, str]]) -> list[str]:
+    """``asset_id`` values, repeated keys or comma-separated (the SDK and the docs differ), at most 10."""
+    ids = [part for name, value in query if name == "asset_id" for part in value.split(",") if part]
+    if len(ids) > 10:
+        raise illegal_parameter("asset_id (at most 10)")
+    return ids
+
+
+def _page(query: list[tuple[str, str]]) -> tuple[int, int]:
+    params = dict(query)
+    page, size = params.get("page") or "0", params.get("size") or "10"
+    if not page.isdigit() or not size.isdigit() or not 1 <= int(size) <= 100:
+        raise illegal_parameter("page (0 or more) and size (1..100)")
+    return int(page), int(size)
 
 
 def _status_and(entry: tuple[int, str], code: str) -> tuple[int, str, str]:
