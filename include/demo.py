@@ -1,10 +1,12 @@
-"""`make demo`: both DAGs against the emulators, on a fresh SQLite Airflow home.
+"""`make demo`: the DAGs against the emulators, on a fresh SQLite Airflow home.
 
 1. start the Lazada and Huawei VOD emulators on free loopback ports; point ``AIRFLOW_CONN_*`` at them;
-2. create the Lazada product to attach to (cover image uploaded first, as Lazada wants hosted images);
+2. create the Lazada products to attach to (cover image uploaded first, as Lazada wants hosted images);
 3. ``airflow db migrate``, then ``airflow dags test`` for ``lazada_product_video`` (the sample video in
-   five mapped blocks) and ``huawei_vod_upload`` (a generated 24 MB video in three mapped OBS parts);
-4. print what happened, read back from the emulators and the runs' task instances.
+   five mapped blocks), ``huawei_vod_upload`` (a generated 24 MB video in three mapped OBS parts) and,
+   twice, ``lazada_catalog_videos`` (a small catalog with a rejected video and two bad rows; the second
+   run uploads nothing);
+4. print what happened, read back from the emulators, the runs' task instances and their summaries.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ os.environ.update(
     AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
     AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{HOME}/airflow.db",
+    AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
+    AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER="sqlite://" + str(HOME / "ledger.db").replace("/", "%2F"),
 )
 
 from media_upload.hooks.lazada import LazadaHook  # noqa: E402
@@ -54,10 +58,12 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def dags_test(dag_id: str, conf: dict[str, Any]) -> tuple[bool, float, str, str]:
+def dags_test(
+    dag_id: str, conf: dict[str, Any], log_name: str = "", show_tasks: bool = True
+) -> tuple[bool, float, str, str]:
     """Run ``airflow dags test``; returns (succeeded, seconds, output, run id)."""
     print(f"\n$ airflow dags test {dag_id} -c '{json.dumps(conf)}'")
-    log_path = HOME / f"{dag_id}.log"
+    log_path = HOME / f"{log_name or dag_id}.log"
     started = time.monotonic()
     with log_path.open("w") as log:
         result = subprocess.run(
@@ -151,6 +157,46 @@ def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
     return ok and asset.get("status") == "PUBLISHED" and intact
 
 
+def catalog(sandbox: LazadaSandbox) -> bool:
+    """Six products, a twin sharing a video, a video the audit rejects, two bad rows; then the same again."""
+    hook, folder = LazadaHook(), HOME / "catalog"
+    folder.mkdir()
+    cover_url = hook.upload_image(COVER.read_bytes(), COVER.name)
+    rows = []
+    for number in range(6):
+        sku = f"catalog-{number + 1}"
+        write_sample_mp4(folder / f"{sku}.mp4", 1_500_000 + 250_000 * number, seed=100 + number)
+        hook.create_product(sample_product_payload(cover_url, sku, name=f"Catalog product {number + 1}"))
+        title = f"Product {number + 1}" + (" [AUDIT_FAILED]" if number == 5 else "")
+        rows.append(f"{sku},{sku}.mp4,{title},{cover_url}")
+    hook.create_product(sample_product_payload(cover_url, "catalog-twin", name="Twin of product 1"))
+    rows += [
+        f"catalog-twin,catalog-1.mp4,Twin,{cover_url}",
+        f"catalog-8,missing.mp4,Lost,{cover_url}",
+        "catalog-9,catalog-2.mp4,No cover,cover.png",
+    ]
+    manifest = folder / "catalog.csv"
+    manifest.write_text("seller_sku,video,title,cover_url\n" + "\n".join(rows) + "\n")
+    conf = {
+        "manifest": str(manifest),
+        "block_size": 1_000_000,
+        "after_line": 0,
+        "fail_on_video_errors": False,
+    }
+    ok = True
+    for attempt in ("first", "second"):
+        succeeded, elapsed, output, _ = dags_test(
+            "lazada_catalog_videos", conf, f"catalog-{attempt}", show_tasks=False
+        )
+        table = output.split("Catalog run summary", 1)[-1].split("[airflow.task", 1)[0].strip()
+        print(f"  {attempt} run ({elapsed:.1f} s):\n    " + table.replace("\n", "\n    "))
+        ok = ok and succeeded and "uploaded" in table
+    with sqlite3.connect(HOME / "airflow.db") as db:
+        events = db.execute("SELECT count(*) FROM asset_event").fetchone()[0]
+    print(f"\n  {events} Asset events for lazada_product_sync (one per attached video)")
+    return ok and "uploaded 0" in table
+
+
 def main() -> int:
     lazada_config = LazadaSandboxConfig(audit_seconds=4, data_dir=HOME / "lazada-sandbox")
     vod_config = HuaweiVodSandboxConfig(transcode_seconds=4, data_dir=HOME / "huawei-vod-sandbox")
@@ -158,9 +204,13 @@ def main() -> int:
         os.environ["AIRFLOW_CONN_LAZADA_DEFAULT"] = json.dumps(lazada_sandbox.airflow_connection())
         os.environ["AIRFLOW_CONN_HUAWEI_VOD_DEFAULT"] = json.dumps(vod_sandbox.airflow_connection())
         subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True)
-        results = {"Lazada": lazada(lazada_sandbox), "Huawei VOD": huawei_vod(vod_sandbox)}
+        results = {
+            "Lazada": lazada(lazada_sandbox),
+            "Huawei VOD": huawei_vod(vod_sandbox),
+            "Lazada catalog": catalog(lazada_sandbox),
+        }
     print("\n" + "   ".join(f"{name}: {'succeeded' if ok else 'FAILED'}" for name, ok in results.items()))
-    print(f"Logs of both runs: {HOME.relative_to(ROOT)}/*.log")
+    print(f"Logs of the runs: {HOME.relative_to(ROOT)}/*.log")
     return 0 if all(results.values()) else 1
 
 

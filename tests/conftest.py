@@ -18,6 +18,7 @@ _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="media-upload-airflow-"))
 os.environ.update(
     AIRFLOW_HOME=str(_AIRFLOW_HOME),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
     AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
     AIRFLOW__CORE__PLUGINS_FOLDER=str(ROOT / "plugins"),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
@@ -117,5 +118,57 @@ def huawei_vod_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict
         connection = {**sandbox.airflow_connection(), **changes}
         monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
         return connection
+
+    return use
+
+
+def _postgres_answers(dsn: str) -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(dsn, connect_timeout=3).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """The machine's PostgreSQL (database ``test``, user ``postgres``), started if it has stopped."""
+    dsn = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+    if not _postgres_answers(dsn):
+        import glob
+        import subprocess
+
+        for version in sorted(glob.glob("/etc/postgresql/*")):
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", Path(version).name, "main", "start"],
+                capture_output=True,
+            )
+    if not _postgres_answers(dsn):
+        pytest.fail(
+            "PostgreSQL does not answer on 127.0.0.1:5432 (database test, user postgres) and could not be started"
+        )
+    return dsn
+
+
+@pytest.fixture
+def ledger_connection(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[str], str]:
+    """Define the ledger connection on ``"sqlite"`` (a file of this test) or ``"postgres"`` (a fresh table)."""
+
+    def use(kind: str) -> str:
+        if kind == "sqlite":
+            uri = "sqlite://" + str(tmp_path / "ledger.db").replace("/", "%2F")
+        else:
+            request.getfixturevalue("postgres_dsn")
+            import psycopg2
+
+            with psycopg2.connect("host=127.0.0.1 dbname=test user=postgres") as db, db.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS media_upload_ledger")
+            uri = "postgres://postgres@127.0.0.1:5432/test"
+        monkeypatch.setenv("AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER", uri)
+        return uri
 
     return use

@@ -33,9 +33,15 @@ def run_output(capfd, caplog):
 
 
 def run(dagbag, video_path, **conf):
-    return dagbag.dags["huawei_vod_upload"].test(
-        run_conf={"video_path": str(video_path), "title": "E2E asset", **conf}
-    )
+    """One dag.test() run. Every param is given: a test run leaves its conf in the DAG object's params."""
+    full = {
+        "title": "E2E asset",
+        "description": "",
+        "category_id": -1,
+        "auto_publish": True,
+        "part_size": 8 * MiB,
+    }
+    return dagbag.dags["huawei_vod_upload"].test(run_conf={**full, "video_path": str(video_path), **conf})
 
 
 def states(dag_run) -> dict:

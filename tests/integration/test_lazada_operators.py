@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import jinja2
 import pytest
 import requests
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
@@ -141,7 +142,9 @@ def test_block_label_names_the_block():
     task = LazadaUploadVideoBlockOperator(
         task_id="b", upload_id="U", source="s", block_no=2, block_count=34, offset=0, length=1
     )
-    assert task.map_index_template == "block {{ task.block_no + 1 }}/{{ task.block_count }}"
+    assert jinja2.Template(task.map_index_template).render(task=task) == "block 3/34"
+    task.video_label = "SKU-1"
+    assert jinja2.Template(task.map_index_template).render(task=task) == "SKU-1 block 3/34"
 
 
 def test_commit_checks_parts_and_metadata_before_calling(sandbox, sample_video):

@@ -29,7 +29,14 @@ from requests.adapters import HTTPAdapter
 
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.masking import mask_text
-from media_upload.protocols.lazada import AUTH_GATEWAY, GATEWAYS, SIGN_METHOD, resolve_gateway, sign
+from media_upload.protocols.lazada import (
+    AUTH_GATEWAY,
+    GATEWAYS,
+    SIGN_METHOD,
+    resolve_gateway,
+    sign,
+    video_update_payload,
+)
 
 #: Codes meaning "refused before it ran; slow down": safe to retry for every call.
 THROTTLE_CODES = frozenset(
@@ -68,6 +75,7 @@ API_SPECS: dict[str, ApiSpec] = {
     "/product/create": ApiSpec("POST", idempotent=False),
     "/product/update": ApiSpec("POST", idempotent=True),
     "/product/item/get": ApiSpec("GET", idempotent=True),
+    "/products/get": ApiSpec("GET", idempotent=True),
     "/auth/token/create": ApiSpec("POST", needs_token=False, auth_gateway=True),
     "/auth/token/refresh": ApiSpec("POST", needs_token=False, auth_gateway=True),
 }
@@ -537,6 +545,45 @@ class LazadaHook(BaseHook):
     def get_product_item(self, item_id: str | int) -> dict[str, Any]:
         """GetProductItem: the product's ``data`` (attributes, including ``video``, and skus)."""
         return self.call("/product/item/get", {"item_id": item_id}, expect="data")["data"]
+
+    def find_product(self, seller_sku: str) -> dict[str, Any]:
+        """GetProducts filtered by ``sku_seller_list``: the product ``data`` of the item that has this SKU."""
+        body = self.call(
+            "/products/get", {"filter": "all", "sku_seller_list": [seller_sku], "limit": 1}, expect="data"
+        )
+        products = body["data"].get("products") or []
+        if not products:
+            raise LazadaApiError("/products/get", "SKU_NOT_FOUND", f"no product has SellerSku {seller_sku!r}")
+        return dict(products[0])
+
+    def set_product_video(
+        self, item_id: str | int, video_id: str | None, sku_ids: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Put ``video_id`` on an item (or remove its video when None) with UpdateProduct.
+
+        Reads the item first: one that already carries the video is left alone, and when ``sku_ids`` is
+        empty every SKU of the item is named (UpdateProduct requires ``SkuId``). Returns ``{item_id,
+        sku_ids, video_id, previous_video_id, changed}``.
+        """
+        product = self.get_product_item(item_id)
+        current = (product.get("attributes") or {}).get("video")
+        current = str(current) if current else None
+        sku_ids = list(sku_ids or [str(sku["SkuId"]) for sku in product.get("skus", [])])
+        result = {
+            "item_id": str(item_id),
+            "sku_ids": sku_ids,
+            "video_id": video_id,
+            "previous_video_id": current,
+        }
+        if current == video_id:
+            self.log.info("Item %s already carries %s; nothing to update", item_id, video_id or "no video")
+            return {**result, "changed": False}
+        self.update_product(video_update_payload(item_id, sku_ids, video_id))
+        if video_id:
+            self.log.info("Item %s (SKUs %s) now carries video %s", item_id, ", ".join(sku_ids), video_id)
+        else:
+            self.log.info("Removed video %s from item %s", current, item_id)
+        return {**result, "changed": True}
 
     def test_connection(self) -> tuple[bool, str]:
         """The UI's Test button: one signed quota call proves gateway, app key, secret and token."""

@@ -20,7 +20,6 @@ from media_upload.protocols.lazada import (
     MAX_BLOCK_BYTES,
     MAX_FILE_BYTES,
     check_video_metadata,
-    video_update_payload,
 )
 from media_upload.transfer.blocks import BlockPlan
 from media_upload.transfer.source import SourceError, inspect_source, read_range, source_path
@@ -28,7 +27,7 @@ from media_upload.transfer.source import SourceError, inspect_source, read_range
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-BLOCK_LABEL = "block {{ task.block_no + 1 }}/{{ task.block_count }}"
+BLOCK_LABEL = "{{ task.video_label ~ ' ' if task.video_label else '' }}block {{ task.block_no + 1 }}/{{ task.block_count }}"
 
 
 class LazadaBaseOperator(BaseOperator):
@@ -145,8 +144,9 @@ class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
     """UploadVideoBlock for one byte range of the source; meant to be mapped, one task instance per block.
 
     Reads only ``length`` bytes at ``offset`` through ``ObjectStoragePath`` and returns
-    ``{"partNumber": block_no + 1, "eTag": ...}`` for the commit. Re-running it is safe: a re-sent block
-    replaces the earlier one. Instances are labelled ``block 3/34`` in the UI.
+    ``{"partNumber": block_no + 1, "eTag": ..., "uploadId": ...}`` for the commit. Re-running it is safe: a
+    re-sent block replaces the earlier one. Instances are labelled ``block 3/34`` in the UI, prefixed with
+    ``video_label`` when one is given (a catalog maps the blocks of many videos in one task).
 
     :param upload_id: from InitCreateVideo. (templated)
     :param source: the same source the plan was made from. (templated)
@@ -155,6 +155,7 @@ class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
     :param offset: first byte of the block.
     :param length: bytes in the block.
     :param file_size: the size the plan was made for; a source of another size is refused.
+    :param video_label: names the video in the UI label (``SKU-1 block 3/34``).
     """
 
     template_fields: Sequence[str] = (*LazadaBaseOperator.template_fields, "upload_id", "source")
@@ -169,10 +170,12 @@ class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
         offset: int,
         length: int,
         file_size: int | None = None,
+        video_label: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("map_index_template", BLOCK_LABEL)
         super().__init__(**kwargs)
+        self.video_label = video_label
         self.upload_id = upload_id
         self.source = source
         self.block_no = block_no
@@ -202,7 +205,7 @@ class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
             f"{self.offset:,}",
             e_tag,
         )
-        return {"partNumber": self.block_no + 1, "eTag": e_tag}
+        return {"partNumber": self.block_no + 1, "eTag": e_tag, "uploadId": self.upload_id}
 
 
 class LazadaCommitVideoOperator(LazadaBaseOperator):
@@ -308,29 +311,8 @@ class LazadaUpdateProductVideoOperator(LazadaBaseOperator):
             raise _refuse("no video_id to attach; pass remove_video=True to remove the item's video")
         if not str(self.item_id).strip():
             raise _refuse("no item_id: UpdateProduct needs the item to change")
-        product = self.hook.get_product_item(self.item_id)
-        current = (product.get("attributes") or {}).get("video")
-        current = str(current) if current else None
-        sku_ids = _id_list(self.sku_ids) or [str(sku["SkuId"]) for sku in product.get("skus", [])]
-        result = {
-            "item_id": str(self.item_id),
-            "sku_ids": sku_ids,
-            "video_id": video_id,
-            "previous_video_id": current,
-        }
-        if current == video_id:
-            self.log.info(
-                "Item %s already carries %s; nothing to update", self.item_id, video_id or "no video"
-            )
-            return result
-        self.hook.update_product(video_update_payload(self.item_id, sku_ids, video_id))
-        if video_id:
-            self.log.info(
-                "Item %s (SKUs %s) now carries video %s", self.item_id, ", ".join(sku_ids), video_id
-            )
-        else:
-            self.log.info("Removed video %s from item %s", current, self.item_id)
-        return result
+        result = self.hook.set_product_video(self.item_id, video_id, _id_list(self.sku_ids))
+        return {key: value for key, value in result.items() if key != "changed"}
 
 
 class LazadaCreateProductOperator(LazadaBaseOperator):

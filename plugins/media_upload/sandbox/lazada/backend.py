@@ -109,6 +109,7 @@ ROUTES: dict[str, Route] = {
     "/product/create": Route("create_product", "product"),
     "/product/update": Route("update_product", "product"),
     "/product/item/get": Route("get_product_item", "product"),
+    "/products/get": Route("get_products", "product"),
     "/auth/token/create": Route("create_access_token", "auth", needs_token=False),
     "/auth/token/refresh": Route("refresh_access_token", "auth", needs_token=False),
 }
@@ -679,6 +680,18 @@ class LazadaBackend:
             )
         return product
 
+    def _product_data(self, product: Product) -> dict[str, Any]:
+        return {
+            "item_id": product.item_id,
+            "primary_category": product.primary_category,
+            "attributes": {"video": None, **product.attributes},
+            "images": list(product.images),
+            "skus": [dict(sku) for sku in product.skus],
+            "status": product.status,
+            "created_time": str(int(product.created_at * 1000)),
+            "updated_time": str(int(product.updated_at * 1000)),
+        }
+
     def get_product_item(self, params: Mapping[str, str]) -> dict[str, Any]:
         item_id = params.get("item_id", "").strip()
         if not item_id:
@@ -687,17 +700,32 @@ class LazadaBackend:
             product = self.products.get(int(item_id)) if item_id.isdigit() else None
             if product is None:
                 raise product_error("208", f"E208: Item not exist ({item_id})")
-            data: dict[str, Any] = {
-                "item_id": product.item_id,
-                "primary_category": product.primary_category,
-                "attributes": {"video": None, **product.attributes},
-                "images": list(product.images),
-                "skus": [dict(sku) for sku in product.skus],
-                "status": product.status,
-                "created_time": str(int(product.created_at * 1000)),
-                "updated_time": str(int(product.updated_at * 1000)),
-            }
-        return {"data": data}
+            return {"data": self._product_data(product)}
+
+    def get_products(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """GetProducts: ``filter`` (all, live...), ``sku_seller_list`` (a JSON array), ``offset``/``limit``."""
+        wanted: set[str] | None = None
+        if raw := params.get("sku_seller_list"):
+            try:
+                listed = json.loads(raw)
+            except json.JSONDecodeError:
+                listed = None
+            if not isinstance(listed, list) or not all(isinstance(sku, str) for sku in listed):
+                raise product_error(
+                    "5", "E005: Invalid Request Format (sku_seller_list must be a JSON array of strings)"
+                )
+            wanted = set(listed)
+        offset, limit = params.get("offset", "0"), params.get("limit", "10")
+        if not offset.isdigit() or not limit.isdigit() or not 1 <= int(limit) <= 50:
+            raise product_error("5", "E005: Invalid Request Format (offset >= 0, limit 1..50)")
+        with self._lock:
+            found = [
+                self._product_data(product)
+                for product in sorted(self.products.values(), key=lambda p: p.created_at)
+                if wanted is None or any(str(sku["SellerSku"]) in wanted for sku in product.skus)
+            ]
+        page = found[int(offset) : int(offset) + int(limit)]
+        return {"data": {"total_products": len(found), "products": page}}
 
     # -------------------------------------------------------------------- auth
 

@@ -1,0 +1,68 @@
+"""The upload ledger on SQLite (a defined connection, and the default file) and on PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from media_upload.ledger import ATTACHED, COMMITTED, PLANNED, LedgerEntry, UploadLedger
+
+SHA = "ab" * 32
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request, ledger_connection) -> UploadLedger:
+    ledger_connection(request.param)
+    return UploadLedger()
+
+
+def test_record_inserts_then_updates_one_row(ledger):
+    first = ledger.record(
+        LedgerEntry("lazada", "shop", "sku:a", SHA, PLANNED, file_size=2_500_000, run_id="r1")
+    )
+    assert first.created_at == first.updated_at != ""
+    second = ledger.record(first, state=COMMITTED, upload_id="U1", video_id="30000000001", run_id="r2")
+    stored = ledger.get("lazada", "shop", "sku:a", SHA)
+    assert stored == second
+    assert (stored.state, stored.video_id, stored.file_size, stored.created_at) == (
+        COMMITTED,
+        "30000000001",
+        2_500_000,
+        first.created_at,
+    )
+    assert len(ledger.all()) == 1
+
+
+def test_keys_separate_platform_account_product_and_content(ledger):
+    base = LedgerEntry("lazada", "shop", "sku:a", SHA, PLANNED)
+    for changed in (
+        {"platform": "huawei_vod"},
+        {"account": "other-shop"},
+        {"product": "sku:b"},
+        {"content_sha256": "cd" * 32},
+    ):
+        ledger.record(LedgerEntry(**{**base.__dict__, **changed}))
+    ledger.record(base, state=ATTACHED, video_id="1")
+    assert len(ledger.all()) == 5
+    assert ledger.get("lazada", "shop", "sku:a", "ef" * 32) is None
+
+
+def test_lookups_by_content_and_by_run(ledger):
+    ledger.record(LedgerEntry("lazada", "shop", "sku:a", SHA, ATTACHED, video_id="1", run_id="r1"))
+    ledger.record(LedgerEntry("lazada", "shop", "sku:b", SHA, PLANNED, run_id="r2"))
+    ledger.record(LedgerEntry("lazada", "other", "sku:c", SHA, ATTACHED, video_id="2", run_id="r2"))
+    assert sorted(e.product for e in ledger.with_content("lazada", "shop", SHA)) == ["sku:a", "sku:b"]
+    assert sorted(e.product for e in ledger.for_run("r2")) == ["sku:b", "sku:c"]
+
+
+def test_without_a_connection_the_default_is_a_sqlite_file_in_airflow_home(monkeypatch, tmp_path):
+    monkeypatch.delenv("AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER", raising=False)
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
+    UploadLedger().record(LedgerEntry("lazada", "shop", "sku:a", SHA, PLANNED))
+    assert (tmp_path / "media_upload_ledger.db").exists()
+    assert UploadLedger().get("lazada", "shop", "sku:a", SHA).state == PLANNED
+
+
+def test_a_non_sql_connection_is_refused(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_NOT_SQL", '{"conn_type": "http", "host": "example.com"}')
+    with pytest.raises(TypeError, match="is not an SQL connection"):
+        UploadLedger("not_sql")

@@ -1,0 +1,138 @@
+"""Catalog manifests: CSV and JSON Lines, every kind of bad row reported with line, field and reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from media_upload.catalog.manifest import ManifestRow, RowProblem, read_manifest
+
+COVER = "https://sg-live-01.slatic.net/p/cover.png"
+HEADER = "seller_sku,item_id,sku_id,video,title,cover_url,block_size,video_usage"
+
+
+def write_csv(tmp_path, *lines: str, header: str = HEADER):
+    path = tmp_path / "catalog.csv"
+    path.write_text("\n".join([header, *lines]) + "\n")
+    return path
+
+
+def test_good_csv_rows(tmp_path):
+    path = write_csv(
+        tmp_path,
+        f"red-m,,,videos/red.mp4,Red dress,{COVER},,",
+        f',2374791958,"13896560193,13896560194",https://cdn.example.com/blue.mp4,Blue dress,{COVER},3000000,im',
+    )
+    rows, problems, unknown = read_manifest(str(path))
+    assert problems == [] and unknown == []
+    assert rows[0] == ManifestRow(
+        line=2,
+        video=str(tmp_path / "videos" / "red.mp4"),
+        title="Red dress",
+        cover_url=COVER,
+        seller_sku="red-m",
+    )
+    assert rows[0].product == "sku:red-m" and rows[0].label == "red-m"
+    assert rows[1].product == "item:2374791958" and rows[1].label == "item 2374791958"
+    assert rows[1].sku_ids == ("13896560193", "13896560194")
+    assert (rows[1].video, rows[1].block_size, rows[1].video_usage) == (
+        "https://cdn.example.com/blue.mp4",
+        3000000,
+        "im",
+    )
+
+
+def test_good_jsonl_rows_and_blank_lines(tmp_path):
+    path = tmp_path / "catalog.jsonl"
+    records = [
+        {"seller_sku": "a", "video": "/abs/a.mp4", "title": "A", "cover_url": COVER},
+        {"item_id": 12, "sku_id": 34, "video": "b.mp4", "title": "B", "cover_url": COVER, "block_size": 1000},
+    ]
+    path.write_text(json.dumps(records[0]) + "\n\n" + json.dumps(records[1]) + "\n")
+    rows, problems, _ = read_manifest(str(path))
+    assert problems == []
+    assert [(row.line, row.video) for row in rows] == [(1, "/abs/a.mp4"), (3, str(tmp_path / "b.mp4"))]
+    assert rows[1].item_id == "12" and rows[1].sku_ids == ("34",) and rows[1].block_size == 1000
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        (f",,,v.mp4,T,{COVER},,", "seller_sku/item_id", "one of them is required"),
+        (f",12x,,v.mp4,T,{COVER},,", "item_id", "'12x' is not a number"),
+        (f"s,,99,v.mp4,T,{COVER},,", "sku_id", "sku_id needs item_id"),
+        (f",12,9a,v.mp4,T,{COVER},,", "sku_id", "'9a' is not a number"),
+        (f"s,,,,T,{COVER},,", "video", "the video path or URL is missing"),
+        (f"s,,,v.mp4,  ,{COVER},,", "title", "the video title is missing"),
+        ("s,,,v.mp4,T,cover.png,,", "cover_url", "is not an http(s) URL"),
+        ("s,,,v.mp4,T,,,", "cover_url", "is not an http(s) URL"),
+        (f"s,,,v.mp4,T,{COVER},0,", "block_size", "'0' is not a whole number of bytes in 1..10,000,000"),
+        (f"s,,,v.mp4,T,{COVER},10000001,", "block_size", "'10000001'"),
+        (f"s,,,v.mp4,T,{COVER},big,", "block_size", "'big'"),
+        (f"s,,,v.mp4,T,{COVER},,banner", "video_usage", "'banner' is not one of pro_main_video, im"),
+        (f"s,,,v.mp4,T,{COVER},,,extra", "(row)", "more values than header columns"),
+    ],
+)
+def test_every_kind_of_bad_csv_row_is_reported_and_the_good_ones_kept(tmp_path, line, field, reason):
+    path = write_csv(tmp_path, f"good,,,v.mp4,Good,{COVER},,", line, f"also-good,,,w.mp4,Also good,{COVER},,")
+    rows, problems, _ = read_manifest(str(path))
+    assert [row.seller_sku for row in rows] == ["good", "also-good"]
+    assert len(problems) == 1
+    problem = problems[0]
+    assert (problem.line, problem.field) == (3, field) and reason in problem.reason
+    assert str(problem).startswith(f"line 3, {field}: ")
+
+
+def test_a_product_named_twice_keeps_its_first_row(tmp_path):
+    path = write_csv(
+        tmp_path,
+        f"s,,,a.mp4,A,{COVER},,",
+        f"s,,,b.mp4,B,{COVER},,",
+        f",5,,c.mp4,C,{COVER},,",
+        f",5,,d.mp4,D,{COVER},,",
+    )
+    rows, problems, _ = read_manifest(str(path))
+    assert [row.video.rsplit("/", 1)[1] for row in rows] == ["a.mp4", "c.mp4"]
+    assert problems == [
+        RowProblem(3, "seller_sku/item_id", "s is already on line 2"),
+        RowProblem(5, "seller_sku/item_id", "item 5 is already on line 4"),
+    ]
+
+
+def test_bad_json_lines(tmp_path):
+    path = tmp_path / "catalog.jsonl"
+    path.write_text(
+        '{"seller_sku": "a", "video": "a.mp4", "title": "A", "cover_url": "'
+        + COVER
+        + '"}\n{not json\n[1, 2]\n'
+    )
+    rows, problems, _ = read_manifest(str(path))
+    assert len(rows) == 1
+    assert [(p.line, p.field) for p in problems] == [(2, "(row)"), (3, "(row)")]
+    assert "not valid JSON" in problems[0].reason and problems[1].reason == "not a JSON object"
+
+
+def test_unknown_columns_are_named(tmp_path):
+    path = write_csv(
+        tmp_path,
+        f"s,,,a.mp4,A,{COVER},colour",
+        header="seller_sku,item_id,sku_id,video,title,cover_url,colour",
+    )
+    rows, problems, unknown = read_manifest(str(path))
+    assert len(rows) == 1 and problems == [] and unknown == ["colour"]
+
+
+def test_the_manifest_itself_must_exist_and_be_csv_or_jsonl(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_manifest(str(tmp_path / "absent.csv"))
+    (tmp_path / "catalog.xlsx").write_text("x")
+    with pytest.raises(ValueError, match=r"must be a \.csv or \.jsonl file"):
+        read_manifest(str(tmp_path / "catalog.xlsx"))
+
+
+def test_relative_videos_of_a_remote_manifest_stay_remote():
+    from media_upload.catalog.manifest import _video_location
+
+    assert _video_location("a.mp4", "s3://bucket/catalog/m.csv") == "s3://bucket/catalog/a.mp4"
+    assert _video_location("https://x/y.mp4", "s3://bucket/catalog/m.csv") == "https://x/y.mp4"
