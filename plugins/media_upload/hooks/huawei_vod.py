@@ -16,17 +16,16 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 import aiohttp
 import requests
 import tenacity
-from airflow.sdk import BaseHook, Connection
+from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
-from requests.adapters import HTTPAdapter
 
+from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.masking import mask_text, mask_url
 from media_upload.protocols.huawei_vod import canonical_query, md5_base64, resolve_endpoint, sign_request
@@ -117,7 +116,7 @@ def _xml_fields(text: str, operation: str) -> dict[str, str]:
     return {_local(child.tag): (child.text or "") for child in root}
 
 
-class HuaweiVodHook(BaseHook):
+class HuaweiVodHook(PlatformHook[VodCredentials]):
     """Signed, retried calls to Huawei Cloud VOD and to the OBS URLs it signs, for one project.
 
     Connection (type ``huawei_vod``): host = VOD endpoint URL or region (``cn-north-4``), login = AK,
@@ -145,25 +144,15 @@ class HuaweiVodHook(BaseHook):
         backoff_max_seconds: float = 30.0,
         throttle_pause_seconds: float = 2.0,
     ) -> None:
-        super().__init__()
+        policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
+        super().__init__(huawei_vod_conn_id, timeout=timeout, retry_policy=policy)
         self.huawei_vod_conn_id = huawei_vod_conn_id
-        self.timeout = timeout
-        self.retry_policy = RetryPolicy(
-            max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds
-        )
-        self._credentials: VodCredentials | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(huawei_vod_conn_id={self.huawei_vod_conn_id!r})"
 
     # ------------------------------------------------------------------ connection
 
-    def _credentials_from(self, conn: Connection) -> VodCredentials:
-        extra = conn.extra_dejson
-
+    def credentials_from(self, conn: Connection) -> VodCredentials:
         def option(name: str) -> str | None:
-            value = extra.get(name) or extra.get(f"extra__huawei_vod__{name}")
-            return str(value) if value else None
+            return self.extra_option(conn, name)
 
         host, region, project_id = conn.host or option("region"), option("region"), option("project_id")
         if not host:
@@ -182,32 +171,9 @@ class HuaweiVodHook(BaseHook):
         mask_secret(conn.password)
         return VodCredentials(resolve_endpoint(host), conn.login, conn.password, project_id, region)
 
-    @property
-    def credentials(self) -> VodCredentials:
-        if self._credentials is None:
-            self._credentials = self._credentials_from(self.get_connection(self.huawei_vod_conn_id))
-        return self._credentials
-
-    async def acredentials(self) -> VodCredentials:
-        if self._credentials is None:
-            self._credentials = self._credentials_from(await self.aget_connection(self.huawei_vod_conn_id))
-        return self._credentials
-
     def _mask(self, text: str) -> str:
         secrets = [self._credentials.secret_key] if self._credentials else []
         return mask_text(mask_url(text), secrets)
-
-    @cached_property
-    def session(self) -> requests.Session:
-        """One pooled session for VOD and OBS calls."""
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
-
-    def get_conn(self) -> requests.Session:
-        return self.session
 
     def _retrying(self, idempotent: bool) -> tenacity.Retrying:
         return self.retry_policy.retrying(lambda exc: is_retryable(exc, idempotent), _throttled, self.log)

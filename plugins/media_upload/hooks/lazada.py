@@ -16,17 +16,16 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
 from typing import Any
 
 import aiohttp
 import requests
 import tenacity
-from airflow.sdk import BaseHook, Connection
+from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
-from requests.adapters import HTTPAdapter
 
+from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.masking import mask_text
 from media_upload.protocols.lazada import (
@@ -156,7 +155,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-class LazadaHook(BaseHook):
+class LazadaHook(PlatformHook[LazadaCredentials]):
     """Signed, retried calls to the Lazada Open Platform for one seller.
 
     Connection (type ``lazada``): host = gateway URL or region code (``sg``, ``my``...), login = app key,
@@ -185,25 +184,15 @@ class LazadaHook(BaseHook):
         backoff_max_seconds: float = 30.0,
         throttle_pause_seconds: float = 1.0,
     ) -> None:
-        super().__init__()
+        policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
+        super().__init__(lazada_conn_id, timeout=timeout, retry_policy=policy)
         self.lazada_conn_id = lazada_conn_id
-        self.timeout = timeout
-        self.retry_policy = RetryPolicy(
-            max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds
-        )
-        self._credentials: LazadaCredentials | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(lazada_conn_id={self.lazada_conn_id!r})"
 
     # ------------------------------------------------------------------ connection
 
-    def _credentials_from(self, conn: Connection) -> LazadaCredentials:
-        extra = conn.extra_dejson
-
+    def credentials_from(self, conn: Connection) -> LazadaCredentials:
         def option(name: str) -> str | None:
-            value = extra.get(name) or extra.get(f"extra__lazada__{name}")
-            return str(value) if value else None
+            return self.extra_option(conn, name)
 
         if not conn.host:
             raise AirflowException(
@@ -231,32 +220,9 @@ class LazadaHook(BaseHook):
             self.timeout = float(timeout)
         return credentials
 
-    @property
-    def credentials(self) -> LazadaCredentials:
-        if self._credentials is None:
-            self._credentials = self._credentials_from(self.get_connection(self.lazada_conn_id))
-        return self._credentials
-
-    async def acredentials(self) -> LazadaCredentials:
-        if self._credentials is None:
-            self._credentials = self._credentials_from(await self.aget_connection(self.lazada_conn_id))
-        return self._credentials
-
     def _secrets(self) -> list[str]:
         c = self._credentials
         return [s for s in (c.app_secret, c.access_token, c.refresh_token) if s] if c else []
-
-    @cached_property
-    def session(self) -> requests.Session:
-        """One pooled session for every call this hook makes."""
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        return session
-
-    def get_conn(self) -> requests.Session:
-        return self.session
 
     # --------------------------------------------------------------------- signing
 

@@ -8,7 +8,6 @@ half-made asset is left behind. Files under 20 MB go up in one PUT inside the cr
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -27,13 +26,18 @@ from media_upload.protocols.huawei_vod import (
     ready_statuses,
 )
 from media_upload.transfer.blocks import BlockPlan
-from media_upload.transfer.source import SourceError, inspect_source, read_range, source_path
+from media_upload.transfer.source import (
+    SourceError,
+    file_digest,
+    inspect_source,
+    read_planned_range,
+    read_range,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 PART_LABEL = "part {{ task.part_number }}/{{ task.part_count }}"
-_HASH_CHUNK = 4 * 1024 * 1024
 
 
 class HuaweiVodBaseOperator(BaseOperator):
@@ -72,14 +76,6 @@ def _flag(value: bool | str) -> bool:
     if text not in ("true", "false", "1", "0", "yes", "no"):
         raise _refuse(f"auto_publish {value!r} is not a boolean")
     return text in ("true", "1", "yes")
-
-
-def _md5_base64_of(source: str) -> str:
-    digest = hashlib.md5()
-    with source_path(source).open("rb", block_size=_HASH_CHUNK) as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode()
 
 
 class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
@@ -185,7 +181,9 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
             info.media.describe(),
             "one PUT" if single else f"{part_count} part(s) of up to {part_size:,} bytes",
         )
-        video_md5 = _md5_base64_of(info.uri) if self.verify_md5 else None
+        video_md5 = (
+            base64.b64encode(file_digest(info.uri, "md5").digest()).decode() if self.verify_md5 else None
+        )
         asset = self.hook.create_asset(
             title=self.title,
             video_name=info.name,
@@ -301,14 +299,7 @@ class HuaweiVodUploadPartOperator(HuaweiVodBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
-            if self.file_size is not None:
-                size = int(source_path(self.source).stat().st_size)
-                if size != self.file_size:
-                    raise SourceError(
-                        f"{self.source} is now {size:,} bytes but the upload was planned for {self.file_size:,}; "
-                        "it changed during the upload"
-                    )
-            data = read_range(self.source, self.offset, self.length)
+            data = read_planned_range(self.source, self.offset, self.length, self.file_size)
         except SourceError as exc:
             raise _refuse(exc) from None
         etag = self.hook.upload_part(self.bucket, self.object_key, self.upload_id, self.part_number, data)

@@ -22,7 +22,7 @@ from media_upload.protocols.lazada import (
     check_video_metadata,
 )
 from media_upload.transfer.blocks import BlockPlan
-from media_upload.transfer.source import SourceError, inspect_source, read_range, source_path
+from media_upload.transfer.source import SourceError, inspect_source, read_planned_range
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -186,14 +186,7 @@ class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         try:
-            if self.file_size is not None:
-                size = int(source_path(self.source).stat().st_size)
-                if size != self.file_size:
-                    raise SourceError(
-                        f"{self.source} is now {size:,} bytes but the upload was planned for {self.file_size:,}; "
-                        "it changed during the upload, so start again from InitCreateVideo"
-                    )
-            data = read_range(self.source, self.offset, self.length)
+            data = read_planned_range(self.source, self.offset, self.length, self.file_size)
         except SourceError as exc:
             raise _refuse(exc) from None
         e_tag = self.hook.upload_video_block(self.upload_id, self.block_no, self.block_count, data)

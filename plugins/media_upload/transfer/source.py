@@ -9,6 +9,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
@@ -93,10 +94,27 @@ def read_range(source: str, offset: int, length: int) -> bytes:
     return data
 
 
-def sha256_of(source: str) -> str:
-    """SHA-256 of the whole source, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
+def read_planned_range(source: str, offset: int, length: int, planned_size: int | None) -> bytes:
+    """:func:`read_range`, after checking the source still has the size its upload was planned for."""
+    if planned_size is not None:
+        size = int(source_path(source).stat().st_size)
+        if size != planned_size:
+            raise SourceError(
+                f"{source} is now {size:,} bytes but the upload was planned for {planned_size:,}; "
+                "it changed during the upload, so upload it again from the start"
+            )
+    return read_range(source, offset, length)
+
+
+def file_digest(source: str, algorithm: str) -> Any:
+    """A ``hashlib`` digest of the whole source, read in 4 MiB chunks."""
+    digest = hashlib.new(algorithm)
     with source_path(source).open("rb", block_size=_HASH_CHUNK) as handle:
         while chunk := handle.read(_HASH_CHUNK):
             digest.update(chunk)
-    return digest.hexdigest()
+    return digest
+
+
+def sha256_of(source: str) -> str:
+    """The content hash the upload ledger is keyed by."""
+    return str(file_digest(source, "sha256").hexdigest())
