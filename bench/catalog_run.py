@@ -31,7 +31,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rows", type=int, default=300)
+    parser.add_argument("--rows", type=int, default=300, help="manifest rows, bad ones included")
+    parser.add_argument("--bad-rows", type=int, default=5, help="rows the plan must refuse and report")
     parser.add_argument("--out", type=Path, help="also write the table into this markdown file")
     args = parser.parse_args()
 
@@ -65,16 +66,25 @@ def main() -> int:
     try:
         hook = LazadaHook()
         cover = hook.upload_image(PNG, "cover.png")
-        sizes = random.Random(7).choices(range(2_000_000, 4_000_001), k=args.rows)
+        sizes = random.Random(7).choices(range(2_000_000, 4_000_001), k=args.rows - args.bad_rows)
+        (work / "notes.mp4").write_text("not a video")
+        bad = [
+            ["bench-bad-missing", "missing.mp4", "Missing file", cover, ""],
+            ["bench-bad-cover", "bench-0000.mp4", "Bad cover", "cover.png", ""],
+            ["bench-bad-format", "notes.mp4", "Not a video", cover, ""],
+            ["bench-0000", "bench-0001.mp4", "Product named twice", cover, ""],
+            ["bench-bad-block", "bench-0002.mp4", "Block too big", cover, "20000000"],
+        ]
         manifest = work / "catalog.csv"
         with manifest.open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["seller_sku", "video", "title", "cover_url"])
+            writer.writerow(["seller_sku", "video", "title", "cover_url", "block_size"])
             for number, size in enumerate(sizes):
                 sku = f"bench-{number:04d}"
                 write_sample_mp4(work / f"{sku}.mp4", size, seed=number)
                 hook.create_product(sample_product_payload(cover, sku, name=sku))
-                writer.writerow([sku, f"{sku}.mp4", f"Video of {sku}", cover])
+                writer.writerow([sku, f"{sku}.mp4", f"Video of {sku}", cover, ""])
+            writer.writerows((bad * (args.bad_rows // len(bad) + 1))[: args.bad_rows])
         subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True
         )
@@ -105,28 +115,29 @@ def main() -> int:
             elapsed = time.monotonic() - started
             (work / f"{attempt.replace(' ', '-')}.log").write_text(result.stdout + result.stderr)
             summary = re.search(
-                r"uploaded (\d+), attached (\d+), skipped (\d+), failed (\d+).*?; ([\d,]+) bytes",
+                r"uploaded (\d+), attached (\d+), skipped (\d+), failed (\d+), bad rows (\d+).*?; ([\d,]+) bytes",
                 result.stdout + result.stderr,
             )
             if result.returncode != 0 or summary is None:
                 print(f"{attempt} failed; see {work}/{attempt.replace(' ', '-')}.log")
                 return 1
-            uploaded, attached, skipped, failed, byte_text = summary.groups()
+            uploaded, attached, skipped, failed, invalid, byte_text = summary.groups()
             byte_count = int(byte_text.replace(",", ""))
             rows.append(
-                f"| {attempt} | {uploaded} | {attached} | {skipped} | {failed} | {byte_count / 1e6:,.1f} | {elapsed:.0f} "
-                f"| {byte_count / 1e6 / elapsed:.2f} |"
+                f"| {attempt} | {uploaded} | {attached} | {skipped} | {failed} | {invalid} | {byte_count / 1e6:,.1f} | {elapsed:.0f} "
+                f"| {f'{byte_count / 1e6 / elapsed:.2f}' if byte_count else '-'} |"
             )
     finally:
         sandbox.send_signal(signal.SIGTERM)
         sandbox.wait(timeout=30)
 
     table = (
-        f"{args.rows} rows, {sum(sizes) / 1e6:,.0f} MB of video (2 to 4 MB each, 2 MiB blocks), `airflow dags test` on "
+        f"{args.rows} rows ({args.bad_rows} of them bad), {sum(sizes) / 1e6:,.0f} MB of video (2 to 4 MB each, 2 MiB blocks), "
+        "`airflow dags test` on "
         f"SQLite (tasks run one after another), emulator audit time 0, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs.\n\n"
-        "| Run | Uploaded | Attached | Skipped | Failed | MB uploaded | Wall time (s) | MB/s |\n"
-        "|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
+        "| Run | Uploaded | Attached | Skipped | Failed | Bad rows | MB uploaded | Wall time (s) | MB/s |\n"
+        "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
     print(table)
     if args.out:

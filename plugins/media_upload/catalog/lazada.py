@@ -36,6 +36,7 @@ from media_upload.ledger import (
     LedgerEntry,
     UploadLedger,
 )
+from media_upload.operators.base import refuse
 from media_upload.operators.lazada import LazadaBaseOperator
 from media_upload.protocols.lazada import DEFAULT_BLOCK_BYTES, MAX_FILE_BYTES
 from media_upload.sensors.lazada import LazadaVideoAuditSensor
@@ -132,7 +133,7 @@ class LazadaCatalogPlanOperator(CatalogStep, LazadaBaseOperator):
         try:
             rows, problems, unknown = read_manifest(str(self.manifest))
         except (FileNotFoundError, ValueError) as exc:
-            raise AirflowFailException(str(exc)) from None
+            raise refuse(exc) from None
         if unknown:
             self.log.warning("Manifest columns not used: %s", ", ".join(unknown))
         rows = [row for row in rows if row.line > int(self.after_line)]

@@ -13,9 +13,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, XComArg, conf
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowSkipException
 
 from media_upload.hooks.huawei_vod import HuaweiVodApiError, HuaweiVodHook, UploadedPart
+from media_upload.operators.base import refuse
 from media_upload.protocols.huawei_vod import (
     DEFAULT_PART_BYTES,
     MAX_PART_BYTES,
@@ -55,15 +56,11 @@ class HuaweiVodBaseOperator(BaseOperator):
         return HuaweiVodHook(self.huawei_vod_conn_id)
 
 
-def _refuse(problem: Exception | str) -> AirflowFailException:
-    return AirflowFailException(str(problem))
-
-
 def _check_text(name: str, value: str | None, max_bytes: int, required: bool) -> None:
     if required and not (value or "").strip():
-        raise _refuse(f"the asset {name} is missing; CreateAsset requires one")
+        raise refuse(f"the asset {name} is missing; CreateAsset requires one")
     if value and len(value.encode()) > max_bytes:
-        raise _refuse(
+        raise refuse(
             f"the asset {name} is {len(value.encode())} bytes in UTF-8; VOD allows at most {max_bytes}"
         )
 
@@ -74,7 +71,7 @@ def _flag(value: bool | str) -> bool:
         return value
     text = str(value).strip().lower()
     if text not in ("true", "false", "1", "0", "yes", "no"):
-        raise _refuse(f"auto_publish {value!r} is not a boolean")
+        raise refuse(f"auto_publish {value!r} is not a boolean")
     return text in ("true", "1", "yes")
 
 
@@ -145,13 +142,13 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
     def _plan(self, size: int, uri: str) -> tuple[int, int]:
         part_size = int(self.part_size)
         if not MIN_PART_BYTES <= part_size <= MAX_PART_BYTES:
-            raise _refuse(
+            raise refuse(
                 f"part_size {part_size:,} is outside {MIN_PART_BYTES:,}..{MAX_PART_BYTES:,} bytes (OBS's part limits)"
             )
         count = BlockPlan(size, part_size).count
         limit = min(MAX_PARTS, conf.getint("core", "max_map_length", fallback=1024))
         if count > limit:
-            raise _refuse(
+            raise refuse(
                 f"{uri}: {size:,} bytes in parts of {part_size:,} make {count} parts, more than {limit} "
                 f"(OBS allows {MAX_PARTS}, [core] max_map_length caps mapped tasks); use parts of at least "
                 f"{-(-size // limit):,} bytes"
@@ -168,9 +165,9 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
                 self.source, max_bytes=int(self.part_size) * MAX_PARTS + 1, platform="Huawei VOD"
             )
         except SourceError as exc:
-            raise _refuse(exc) from None
+            raise refuse(exc) from None
         except ValueError:
-            raise _refuse(f"part_size {self.part_size!r} is not a whole number of bytes") from None
+            raise refuse(f"part_size {self.part_size!r} is not a whole number of bytes") from None
         part_size, part_count = self._plan(info.size, info.uri)
         video_type, content_type = VIDEO_TYPES[info.media.container]
         single = info.size < self.single_put_max_bytes
@@ -301,7 +298,7 @@ class HuaweiVodUploadPartOperator(HuaweiVodBaseOperator):
         try:
             data = read_planned_range(self.source, self.offset, self.length, self.file_size)
         except SourceError as exc:
-            raise _refuse(exc) from None
+            raise refuse(exc) from None
         etag = self.hook.upload_part(self.bucket, self.object_key, self.upload_id, self.part_number, data)
         self.log.info(
             "Part %d/%d: %s bytes at offset %s uploaded, ETag %s",
@@ -347,7 +344,7 @@ class HuaweiVodCompleteMultipartOperator(HuaweiVodBaseOperator):
         numbers = sorted(part.part_number for part in parts)
         count = int(plan[0]["part_count"])
         if numbers != list(range(1, count + 1)):
-            raise _refuse(
+            raise refuse(
                 f"OBS upload {plan[0]['upload_id']} has parts {numbers} but needs exactly 1..{count}"
             )
         etag = self.hook.complete_multipart_upload(

@@ -12,9 +12,9 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, XComArg, conf
-from airflow.sdk.exceptions import AirflowFailException
 
 from media_upload.hooks.lazada import LazadaHook
+from media_upload.operators.base import refuse
 from media_upload.protocols.lazada import (
     DEFAULT_BLOCK_BYTES,
     MAX_BLOCK_BYTES,
@@ -43,11 +43,6 @@ class LazadaBaseOperator(BaseOperator):
     @cached_property
     def hook(self) -> LazadaHook:
         return LazadaHook(self.lazada_conn_id)
-
-
-def _refuse(problem: Exception | str) -> AirflowFailException:
-    """Bad input fails the task at once: retrying cannot fix it."""
-    return AirflowFailException(str(problem))
 
 
 class LazadaInitVideoUploadOperator(LazadaBaseOperator):
@@ -97,22 +92,22 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
     def execute(self, context: Context) -> list[dict[str, Any]]:
         block_size = int(self.block_size)
         if not 1 <= block_size <= MAX_BLOCK_BYTES:
-            raise _refuse(
+            raise refuse(
                 f"block_size {block_size:,} is outside 1..{MAX_BLOCK_BYTES:,} bytes, Lazada's limit per block"
             )
         if self.title is not None or self.cover_url is not None:
             try:
                 check_video_metadata(self.title, self.cover_url)
             except ValueError as exc:
-                raise _refuse(f"{self.source}: {exc}") from None
+                raise refuse(f"{self.source}: {exc}") from None
         try:
             info = inspect_source(self.source, max_bytes=MAX_FILE_BYTES, platform="Lazada")
         except SourceError as exc:
-            raise _refuse(exc) from None
+            raise refuse(exc) from None
         plan = BlockPlan(info.size, block_size)
         max_map_length = conf.getint("core", "max_map_length", fallback=1024)
         if plan.count > max_map_length:
-            raise _refuse(
+            raise refuse(
                 f"{info.uri}: {info.size:,} bytes in blocks of {block_size:,} make {plan.count} blocks, more than "
                 f"[core] max_map_length ({max_map_length}); use blocks of at least {-(-info.size // max_map_length):,} bytes"
             )
@@ -188,7 +183,7 @@ class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
         try:
             data = read_planned_range(self.source, self.offset, self.length, self.file_size)
         except SourceError as exc:
-            raise _refuse(exc) from None
+            raise refuse(exc) from None
         e_tag = self.hook.upload_video_block(self.upload_id, self.block_no, self.block_count, data)
         self.log.info(
             "Block %d/%d: %s bytes at offset %s uploaded, eTag %s",
@@ -245,12 +240,12 @@ class LazadaCommitVideoOperator(LazadaBaseOperator):
         try:
             check_video_metadata(self.title, self.cover_url)
         except ValueError as exc:
-            raise _refuse(exc) from None
+            raise refuse(exc) from None
         plan, parts = list(self.plan), list(self.parts)  # type: ignore[arg-type]  # rendered by now
         upload_id, count = plan[0]["upload_id"], int(plan[0]["block_count"])
         numbers = sorted(int(part["partNumber"]) for part in parts)
         if numbers != list(range(1, count + 1)):
-            raise _refuse(f"upload {upload_id} has parts {numbers} but needs exactly 1..{count}")
+            raise refuse(f"upload {upload_id} has parts {numbers} but needs exactly 1..{count}")
         video_id = self.hook.complete_create_video(
             upload_id, parts, self.title, self.cover_url, self.video_usage
         )
@@ -301,9 +296,9 @@ class LazadaUpdateProductVideoOperator(LazadaBaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         video_id = None if self.remove_video else (str(self.video_id) if self.video_id else None)
         if not self.remove_video and not video_id:
-            raise _refuse("no video_id to attach; pass remove_video=True to remove the item's video")
+            raise refuse("no video_id to attach; pass remove_video=True to remove the item's video")
         if not str(self.item_id).strip():
-            raise _refuse("no item_id: UpdateProduct needs the item to change")
+            raise refuse("no item_id: UpdateProduct needs the item to change")
         result = self.hook.set_product_video(self.item_id, video_id, _id_list(self.sku_ids))
         return {key: value for key, value in result.items() if key != "changed"}
 
@@ -327,7 +322,7 @@ class LazadaCreateProductOperator(LazadaBaseOperator):
         if self.video_id:
             if isinstance(payload, str):
                 if payload.lstrip().startswith("<"):
-                    raise _refuse(
+                    raise refuse(
                         "video_id can only be merged into a JSON payload; put <video> in the XML instead"
                     )
                 payload = json.loads(payload)
