@@ -128,7 +128,7 @@ def test_good_rows_attach_bad_rows_are_reported_and_one_failure_stays_alone(dagb
     )
     assert summary["bytes_uploaded"] == sum(row["bytes"] for row in summary["rows"]) > 0
     states = by_state(summary)
-    assert states["rejected"] == ["sku:sku-rejected"]
+    assert states["rejected"] == ["sku-rejected"]
     (invalid,) = [row for row in summary["rows"] if row["state"] == "invalid"]
     assert invalid["line"] == 7 and "gone.mp4: no such file" in invalid["reason"]
     assert len(sandbox.backend.snapshot()["videos"]) == 5
@@ -139,7 +139,7 @@ def test_good_rows_attach_bad_rows_are_reported_and_one_failure_stays_alone(dagb
     ]
     with open(summary["csv"]) as handle:
         rows = list(csv.DictReader(handle))
-    assert {row["product"] for row in rows} >= {"sku:sku-0", "sku:sku-twin", "sku:sku-rejected"}
+    assert {row["product"] for row in rows} >= {"sku-0", "sku-twin", "sku-rejected"}
 
 
 def test_a_second_run_uploads_nothing_and_a_changed_video_goes_up_again(dagbag, sandbox, catalog):

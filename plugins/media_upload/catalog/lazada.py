@@ -532,7 +532,7 @@ class LazadaCatalogReportOperator(CatalogStep, LazadaBaseOperator):
             rows.append(
                 {
                     "line": job.get("line", ""),
-                    "product": product,
+                    "product": job.get("label", product),
                     "state": FAILED if unfinished else entry.state,
                     "video_id": entry.video_id or "",
                     "bytes": entry.file_size if product in lines else 0,
