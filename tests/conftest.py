@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -42,22 +43,44 @@ def lazop() -> ModuleType:
     return lazop_sdk
 
 
-@pytest.fixture
-def make_lazada_sandbox(tmp_path: Path) -> Iterator[Callable[..., LazadaSandbox]]:
-    """Start Lazada emulators on free loopback ports; every field of LazadaSandboxConfig can be overridden."""
-    started: list[LazadaSandbox] = []
+@contextmanager
+def _sandboxes(
+    tmp_path: Path, sandbox_type: type, config_type: type, name: str, **defaults: Any
+) -> Iterator[Callable[..., Any]]:
+    """A factory of started emulators, each with its own data folder; all stop when the test ends."""
+    started: list[Any] = []
 
-    def make(clock: Callable[[], float] | None = None, **overrides: Any) -> LazadaSandbox:
-        overrides.setdefault("audit_seconds", 0.3)
-        overrides.setdefault("data_dir", tmp_path / f"lazada-{len(started)}")
-        kwargs = {"clock": clock} if clock else {}
-        sandbox = LazadaSandbox(LazadaSandboxConfig(**overrides), **kwargs).start()
+    def make(clock: Callable[[], float] | None = None, **overrides: Any) -> Any:
+        config = config_type(**{"data_dir": tmp_path / f"{name}-{len(started)}", **defaults, **overrides})
+        sandbox = sandbox_type(config, **({"clock": clock} if clock else {})).start()
         started.append(sandbox)
         return sandbox
 
-    yield make
-    for sandbox in started:
-        sandbox.stop()
+    try:
+        yield make
+    finally:
+        for sandbox in started:
+            sandbox.stop()
+
+
+def _connection_setter(
+    monkeypatch: pytest.MonkeyPatch, default_conn_id: str
+) -> Callable[..., dict[str, Any]]:
+    """Point a connection (env var) at a sandbox: ``use(sandbox, password="x")``."""
+
+    def use(sandbox: Any, conn_id: str = default_conn_id, **changes: Any) -> dict[str, Any]:
+        connection = {**sandbox.airflow_connection(), **changes}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+        return connection
+
+    return use
+
+
+@pytest.fixture
+def make_lazada_sandbox(tmp_path: Path) -> Iterator[Callable[..., LazadaSandbox]]:
+    """Start Lazada emulators on free loopback ports; every field of LazadaSandboxConfig can be overridden."""
+    with _sandboxes(tmp_path, LazadaSandbox, LazadaSandboxConfig, "lazada", audit_seconds=0.3) as make:
+        yield make
 
 
 @pytest.fixture
@@ -77,32 +100,17 @@ def sample_video(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture
 def lazada_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
-    """Point a ``lazada`` connection (env var) at a sandbox: ``lazada_connection(sandbox, password="x")``."""
-
-    def use(sandbox: LazadaSandbox, conn_id: str = "lazada_default", **changes: Any) -> dict[str, Any]:
-        connection = {**sandbox.airflow_connection(), **changes}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-        return connection
-
-    return use
+    """``lazada_connection(sandbox, password="x")`` points the ``lazada_default`` connection at a sandbox."""
+    return _connection_setter(monkeypatch, "lazada_default")
 
 
 @pytest.fixture
 def make_huawei_vod_sandbox(tmp_path: Path) -> Iterator[Callable[..., HuaweiVodSandbox]]:
     """Start VOD emulators on free loopback ports; every field of HuaweiVodSandboxConfig can be overridden."""
-    started: list[HuaweiVodSandbox] = []
-
-    def make(clock: Callable[[], float] | None = None, **overrides: Any) -> HuaweiVodSandbox:
-        overrides.setdefault("transcode_seconds", 0.3)
-        overrides.setdefault("data_dir", tmp_path / f"huawei-vod-{len(started)}")
-        kwargs = {"clock": clock} if clock else {}
-        sandbox = HuaweiVodSandbox(HuaweiVodSandboxConfig(**overrides), **kwargs).start()
-        started.append(sandbox)
-        return sandbox
-
-    yield make
-    for sandbox in started:
-        sandbox.stop()
+    with _sandboxes(
+        tmp_path, HuaweiVodSandbox, HuaweiVodSandboxConfig, "huawei-vod", transcode_seconds=0.3
+    ) as make:
+        yield make
 
 
 @pytest.fixture
@@ -112,14 +120,8 @@ def huawei_vod_sandbox(make_huawei_vod_sandbox: Callable[..., HuaweiVodSandbox])
 
 @pytest.fixture
 def huawei_vod_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
-    """Point a ``huawei_vod`` connection (env var) at a sandbox: ``huawei_vod_connection(sandbox, password="x")``."""
-
-    def use(sandbox: HuaweiVodSandbox, conn_id: str = "huawei_vod_default", **changes: Any) -> dict[str, Any]:
-        connection = {**sandbox.airflow_connection(), **changes}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-        return connection
-
-    return use
+    """``huawei_vod_connection(sandbox, password="x")`` points ``huawei_vod_default`` at a sandbox."""
+    return _connection_setter(monkeypatch, "huawei_vod_default")
 
 
 def _postgres_answers(dsn: str) -> bool:

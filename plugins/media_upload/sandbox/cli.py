@@ -7,10 +7,24 @@ import json
 import signal
 import sys
 import threading
+from dataclasses import fields
 from pathlib import Path
+from typing import TypeVar
 
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig
+
+C = TypeVar("C", LazadaSandboxConfig, HuaweiVodSandboxConfig)
+
+
+def _config(config_type: type[C], args: argparse.Namespace) -> C:
+    """The emulator's configuration from the flags named after its fields; the data folder is created."""
+    if getattr(args, "data_dir", None):
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+    given = {
+        field.name: getattr(args, field.name) for field in fields(config_type) if hasattr(args, field.name)
+    }
+    return config_type(**given)
 
 
 def _lazada_parser(commands: argparse._SubParsersAction) -> None:
@@ -64,25 +78,7 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_lazada(args: argparse.Namespace) -> LazadaSandbox:
-    config = LazadaSandboxConfig(
-        app_key=args.app_key,
-        app_secret=args.app_secret,
-        access_token=args.access_token,
-        refresh_token=args.refresh_token,
-        audit_seconds=args.audit_seconds,
-        data_dir=args.data_dir,
-        access_token_ttl=args.access_token_ttl,
-        refresh_token_ttl=args.refresh_token_ttl,
-        upload_ttl=args.upload_ttl,
-        capacity_bytes=args.capacity_bytes,
-        rate_limit=args.rate_limit,
-        failure_shape=args.failure_shape,
-        success_as_string=args.success_as_string,
-        strict_cover=args.strict_cover,
-        min_block_bytes=args.min_block_bytes,
-    )
-    if args.data_dir:
-        args.data_dir.mkdir(parents=True, exist_ok=True)
+    config = _config(LazadaSandboxConfig, args)
     sandbox = LazadaSandbox(config, host=args.host, port=args.port, log_level=args.log_level)
     sandbox.start()
     print(
@@ -137,19 +133,7 @@ def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_huawei_vod(args: argparse.Namespace) -> HuaweiVodSandbox:
-    config = HuaweiVodSandboxConfig(
-        ak=args.ak,
-        sk=args.sk,
-        project_id=args.project_id,
-        region=args.region,
-        transcode_seconds=args.transcode_seconds,
-        data_dir=args.data_dir,
-        sign_ttl=args.sign_ttl,
-        min_part_bytes=args.min_part_bytes,
-        auth_token=args.auth_token,
-    )
-    if args.data_dir:
-        args.data_dir.mkdir(parents=True, exist_ok=True)
+    config = _config(HuaweiVodSandboxConfig, args)
     sandbox = HuaweiVodSandbox(config, host=args.host, port=args.port, log_level=args.log_level).start()
     print(
         f"Huawei Cloud VOD sandbox serving {sandbox.endpoint}\n"
