@@ -136,6 +136,8 @@ def test_source_name_comes_from_the_path():
     assert source_name(source_path("/data/videos/red.mp4")) == "red.mp4"
     with pytest.raises(SourceError, match="no source given"):
         source_path("  ")
+    with pytest.raises(SourceError, match=r"ftp9://host/a.mp4: .*ftp9.*expected a local path"):
+        source_path("ftp9://host/a.mp4")
 
 
 @pytest.fixture

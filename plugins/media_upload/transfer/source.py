@@ -38,7 +38,12 @@ def source_path(source: str) -> ObjectStoragePath:
     if not text:
         raise SourceError("no source given: expected a local path or a URL")
     if "://" in text:
-        return ObjectStoragePath(text)
+        try:
+            return ObjectStoragePath(text)
+        except ValueError as exc:  # fsspec knows no filesystem for the scheme
+            raise SourceError(
+                f"{text}: {exc}; expected a local path or a file://, s3://, gs:// or http(s):// URL"
+            ) from None
     return ObjectStoragePath(os.path.abspath(os.path.expanduser(text)))
 
 
