@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import write_section
+
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
 
@@ -141,15 +143,7 @@ def main() -> int:
     )
     print(table)
     if args.out:
-        marker = "<!-- catalog-run -->"
-        text = args.out.read_text() if args.out.exists() else ""
-        section = f"{marker}\n{table}{marker}"
-        if marker in text:
-            start, end = text.index(marker), text.rindex(marker) + len(marker)
-            text = text[:start] + section + text[end:]
-        else:
-            text = f"{text}\n{section}\n"
-        args.out.write_text(text)
+        write_section(args.out, "<!-- catalog-run -->", table)
     return 0
 
 

@@ -24,6 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from results import write_section
+
 MiB = 1024 * 1024
 PLATFORMS = {
     # name: (file size, block or part sizes, connection variable, sandbox command)
@@ -161,15 +163,7 @@ def main() -> int:
         table = measure(platform, work)
         print(table)
         if args.out:
-            marker = f"<!-- upload-memory:{platform} -->"
-            text = args.out.read_text() if args.out.exists() else ""
-            section = f"{marker}\n{table}{marker}"
-            if marker in text:
-                start, end = text.index(marker), text.rindex(marker) + len(marker)
-                text = text[:start] + section + text[end:]
-            else:
-                text = f"{text}\n{section}\n"
-            args.out.write_text(text)
+            write_section(args.out, f"<!-- upload-memory:{platform} -->", table)
     return 0
 
 
