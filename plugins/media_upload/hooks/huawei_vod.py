@@ -214,6 +214,20 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
             )
         return body
 
+    def _send(
+        self, operation: str, method: str, url: str, headers: dict[str, str], data: bytes | None
+    ) -> requests.Response:
+        """One HTTP request on the pooled session; a failure to get an answer is a masked transport error."""
+        try:
+            return self.session.request(method, url, headers=headers, data=data, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise HuaweiVodTransportError(
+                operation,
+                self._mask(f"{type(exc).__name__}: {exc}"),
+                retryable=True,
+                sent=not never_sent(exc),
+            ) from None
+
     def vod_call(
         self,
         operation: str,
@@ -228,17 +242,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
 
         def send() -> dict[str, Any]:
             url, headers, raw = self._vod_request(method, path, query, body)
-            try:
-                response = self.session.request(
-                    method, url, headers=headers, data=raw or None, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                raise HuaweiVodTransportError(
-                    operation,
-                    self._mask(f"{type(exc).__name__}: {exc}"),
-                    retryable=True,
-                    sent=not never_sent(exc),
-                ) from None
+            response = self._send(operation, method, url, headers, raw or None)
             return self._vod_body(
                 operation, response.status_code, response.content, response.headers.get("X-Request-Id")
             )
@@ -401,17 +405,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         url = url_for()
 
         def send() -> requests.Response:
-            try:
-                response = self.session.request(
-                    method, url, headers=dict(headers or {}), data=data, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                raise HuaweiVodTransportError(
-                    operation,
-                    self._mask(f"{type(exc).__name__}: {exc}"),
-                    retryable=True,
-                    sent=not never_sent(exc),
-                ) from None
+            response = self._send(operation, method, url, dict(headers or {}), data)
             if response.status_code >= 300:
                 fields = (
                     _xml_fields(response.text, operation) if response.text.lstrip().startswith("<") else {}
