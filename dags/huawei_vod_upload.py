@@ -2,8 +2,9 @@
 ### Upload a video to Huawei Cloud VOD
 
 Creates a VOD media asset, uploads the file (one PUT under 20 MB, otherwise an OBS multipart upload with
-one mapped task per part), confirms it, and waits in the triggerer until the asset is ready. If any upload
-step fails, `cancel_upload` confirms the asset `CANCELLED` so no half-made asset is left behind.
+one mapped task per chunk of parts, each sending several at once), confirms it, and waits in the
+triggerer until the asset is ready. The upload ledger keeps what OBS acknowledged, so a retried or new run
+resumes; if the upload cannot be resumed, `cancel_upload` confirms the asset `CANCELLED`.
 
 The final task's XCom is `{"asset_id", "status", "play_url"}`. The `huawei_vod_default` connection (type
 `huawei_vod`) says which endpoint, AK/SK and project.
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Param
 
-from media_upload.protocols.huawei_vod import DEFAULT_PART_BYTES, MAX_PART_BYTES, MIN_PART_BYTES
+from media_upload.protocols.huawei_vod import MAX_PART_BYTES
 from media_upload.task_groups.huawei_vod import huawei_vod_upload
 
 SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "include" / "media" / "product-demo.mp4"
@@ -53,13 +54,20 @@ with DAG(
             title="Publish when ready",
             description="Publish the asset once it is processed.",
         ),
+        "product": Param(
+            "",
+            type="string",
+            title="Product",
+            description="What the video is for (a SKU...): the same content is never uploaded twice for it.",
+        ),
         "part_size": Param(
-            DEFAULT_PART_BYTES,
+            0,
             type="integer",
-            minimum=MIN_PART_BYTES,
+            minimum=0,
             maximum=MAX_PART_BYTES,
             title="Part size (bytes)",
-            description="Bytes per OBS part for files of 20 MB or more; VOD recommends at most 20 MB.",
+            description="Bytes per OBS part (at least 102,400) for files of 20 MB or more; 0 means equal "
+            "parts of at most the 20 MB VOD recommends.",
         ),
     },
 ) as dag:
@@ -69,6 +77,7 @@ with DAG(
         description="{{ params.description }}",
         category_id="{{ params.category_id }}",
         auto_publish="{{ params.auto_publish }}",
+        product="{{ params.product }}",
         part_size="{{ params.part_size }}",
         deferrable=True,
     )

@@ -2,9 +2,12 @@
 ### React to new product videos
 
 An example downstream DAG: scheduled on the `lazada://<account>/product-videos` Asset that
-`lazada_catalog_videos` updates, it runs after each catalog run that attached videos and reads every
-triggering event (events queue up between runs, so there may be several). Each event's `extra` is
-`{seller_sku, item_id, video_id, content_sha256}`: replace the task body with your product-sync logic.
+`lazada_catalog_videos` updates once per catalog run. Each event's `extra` is `{"run_id", "videos": [...]}`,
+one entry per attached video with `{seller_sku, item_id, video_id, content_sha256}`; events queue up
+between runs, so there may be several. Replace the task body with your product-sync logic.
+
+Per-video events are there too, under the Asset alias `lazada_product_video_events__<account>`, for a
+DAG that would rather run per product.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from media_upload.catalog.lazada import product_videos_asset
+from media_upload.catalog.operators import product_videos_asset
 
 PRODUCT_VIDEOS = product_videos_asset()
 
@@ -31,7 +34,11 @@ with DAG(
     @task
     def sync_product_videos(*, triggering_asset_events: Any = None) -> list[dict[str, Any]]:
         """Every product that got a video since the last sync, from every triggering event."""
-        synced = [dict(event.extra) for event in triggering_asset_events[PRODUCT_VIDEOS]]
+        synced = [
+            video
+            for event in triggering_asset_events[PRODUCT_VIDEOS]
+            for video in event.extra.get("videos", [])
+        ]
         for video in synced:
             print(f"Item {video['item_id']} ({video['seller_sku']}) now shows video {video['video_id']}")
         return synced

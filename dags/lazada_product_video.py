@@ -1,8 +1,10 @@
 """
 ### Put a video on a Lazada product
 
-Uploads one MP4/MOV to Lazada Media Center in blocks (one mapped task per block), waits for the audit in
-the triggerer (no worker slot held), then puts the video id on the item with UpdateProduct.
+Uploads one MP4/MOV to Lazada Media Center in blocks (one mapped task per chunk of blocks, each sending
+several blocks at once), waits for the audit in the triggerer (no worker slot held), then puts the video id
+on the item with UpdateProduct. The upload ledger keeps what Lazada acknowledged: a retried or new run
+resumes instead of starting over, and the same video is never uploaded twice for the same item.
 
 Trigger it with the form, or `airflow dags test lazada_product_video -c '{"video_path": ..., "title": ...,
 "cover_url": ..., "item_id": ..., "sku_id": ...}'`. The `lazada_default` connection (type `lazada`) says
@@ -17,7 +19,7 @@ from pathlib import Path
 from airflow.sdk import DAG, Param
 
 from media_upload.operators.lazada import LazadaUpdateProductVideoOperator
-from media_upload.protocols.lazada import DEFAULT_BLOCK_BYTES, MAX_BLOCK_BYTES
+from media_upload.protocols.lazada import MAX_BLOCK_BYTES
 from media_upload.task_groups.lazada import lazada_video_upload
 
 SAMPLE_VIDEO = Path(__file__).resolve().parents[1] / "include" / "media" / "product-demo.mp4"
@@ -60,12 +62,29 @@ with DAG(
             description="SKU ids of the item, comma-separated; empty means every SKU of the item.",
         ),
         "block_size": Param(
-            DEFAULT_BLOCK_BYTES,
+            0,
             type="integer",
-            minimum=1,
+            minimum=0,
             maximum=MAX_BLOCK_BYTES,
             title="Block size (bytes)",
-            description="Bytes per uploaded block; Lazada allows up to 10,000,000 and recommends under 3 MB.",
+            description="Bytes per uploaded block, up to 10,000,000; 0 means equal blocks under the 3 MB "
+            "Lazada recommends.",
+        ),
+        "chunks": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=1000,
+            title="Chunk tasks",
+            description="Mapped upload tasks, each sending a run of blocks; 0 means one per 48 MB, at most 4.",
+        ),
+        "blocks_in_flight": Param(
+            0,
+            type="integer",
+            minimum=0,
+            maximum=64,
+            title="Blocks in flight per chunk",
+            description="Blocks each chunk task sends at once; 0 means the chunks share 8.",
         ),
     },
 ) as dag:
@@ -73,7 +92,10 @@ with DAG(
         source="{{ params.video_path }}",
         title="{{ params.title }}",
         cover_url="{{ params.cover_url }}",
+        product="item:{{ params.item_id }}",
         block_size="{{ params.block_size }}",
+        chunks="{{ params.chunks }}",
+        blocks_in_flight="{{ params.blocks_in_flight }}",
         deferrable=True,
     )
     LazadaUpdateProductVideoOperator(

@@ -174,3 +174,30 @@ def ledger_connection(
         return uri
 
     return use
+
+
+class FakeTaskInstance:
+    """Enough of a task instance for calling ``execute`` directly: XComs pushed and pulled in memory."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[tuple[str | None, str], Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[(None, key)] = value
+
+    def xcom_pull(self, task_ids: str | None = None, key: str = "return_value") -> Any:
+        return self.xcoms.get((task_ids, key), self.xcoms.get((None, key)) if task_ids is None else None)
+
+
+@pytest.fixture
+def task_context() -> Callable[..., dict[str, Any]]:
+    """``task_context(run_id="r1")``: a context for ``operator.execute(context)`` outside a DAG run.
+
+    ``context["ti"].xcoms`` holds what the task pushed; set ``xcoms[(task_id, key)]`` to feed pulls.
+    """
+    from types import SimpleNamespace
+
+    def make(run_id: str = "test-run", dag_id: str = "test_dag") -> dict[str, Any]:
+        return {"ti": FakeTaskInstance(), "run_id": run_id, "dag": SimpleNamespace(dag_id=dag_id)}
+
+    return make

@@ -12,7 +12,7 @@ from airflow.models.dagrun import DagRun
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
-from media_upload.catalog.lazada import product_videos_asset
+from media_upload.catalog.operators import product_videos_asset
 from media_upload.hooks.lazada import LazadaHook
 from media_upload.sandbox.lazada.products import sample_product_payload
 from tests.dags.conftest import PNG

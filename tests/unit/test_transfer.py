@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 
 from media_upload.sandbox.server import SandboxServer
 from media_upload.transfer import source as source_module
-from media_upload.transfer.blocks import Block, BlockPlan
+from media_upload.transfer.plan import Block, BlockPlan
 from media_upload.transfer.source import (
     SourceError,
     inspect_source,
@@ -89,33 +89,23 @@ def test_inspect_refuses_files_of_100_million_bytes_or_more(tmp_path, size):
 
 
 def test_read_range_reads_only_its_range(sample_video, monkeypatch):
+    """A local block is one ``pread`` of exactly its bytes; fsspec is not involved."""
     path = sample_video(5_000_000)
     data = path.read_bytes()
-    opened_with: list[int] = []
-    real = source_module.source_path
+    reads: list[tuple[int, int]] = []
+    real_pread = source_module.os.pread
 
-    class Spy:
-        def __init__(self, inner):
-            self.inner = inner
+    def pread(descriptor, length, offset):
+        reads.append((length, offset))
+        return real_pread(descriptor, length, offset)
 
-        def open(self, mode, block_size):
-            opened_with.append(block_size)
-            handle = self.inner.open(mode, block_size=block_size)
-            original_read = handle.read
-
-            def read(n=-1):
-                assert n != -1, "a whole-file read"
-                chunk = original_read(n)
-                reads.append(len(chunk))
-                return chunk
-
-            handle.read = read
-            return handle
-
-    reads: list[int] = []
-    monkeypatch.setattr(source_module, "source_path", lambda s: Spy(real(s)))
+    monkeypatch.setattr(source_module.os, "pread", pread)
+    monkeypatch.setattr(
+        source_module, "source_path", lambda s: pytest.fail("a local read went through fsspec")
+    )
     assert read_range(str(path), 1_000_000, 300_000) == data[1_000_000:1_300_000]
-    assert reads == [300_000] and opened_with == [300_000]
+    assert read_range(f"file://{path}", 10, 5) == data[10:15]
+    assert reads == [(300_000, 1_000_000), (5, 10)]
 
 
 def test_short_read_means_the_source_changed(sample_video):
@@ -133,7 +123,9 @@ def test_file_url_and_home_paths(sample_video, monkeypatch):
 
 
 def test_source_name_comes_from_the_path():
-    assert source_name(source_path("/data/videos/red.mp4")) == "red.mp4"
+    assert (
+        source_name("/data/videos/red.mp4") == source_name("https://cdn.example/red.mp4?sig=1") == "red.mp4"
+    )
     with pytest.raises(SourceError, match="no source given"):
         source_path("  ")
     with pytest.raises(SourceError, match=r"ftp9://host/a.mp4: .*ftp9.*expected a local path"):

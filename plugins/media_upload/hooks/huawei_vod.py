@@ -18,13 +18,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import requests
 import tenacity
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
 
+from media_upload.hooks import HUAWEI_VOD_CONN_ID
 from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.masking import mask_text, mask_url
@@ -130,7 +130,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
     """
 
     conn_name_attr = "huawei_vod_conn_id"
-    default_conn_name = "huawei_vod_default"
+    default_conn_name = HUAWEI_VOD_CONN_ID
     conn_type = "huawei_vod"
     hook_name = "Huawei Cloud VOD"
 
@@ -253,6 +253,8 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         self, operation: str, method: str, path: str, *, query: Sequence[tuple[str, Any]] = ()
     ) -> dict[str, Any]:
         """The async twin of :meth:`vod_call` for reads, on aiohttp (triggers poll with it)."""
+        import aiohttp
+
         await self.acredentials()
 
         async def send() -> dict[str, Any]:

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import aiohttp
 import requests
 import tenacity
 from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowException
 from airflow.sdk.log import mask_secret
 
+from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.masking import mask_text
@@ -170,7 +170,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
     """
 
     conn_name_attr = "lazada_conn_id"
-    default_conn_name = "lazada_default"
+    default_conn_name = LAZADA_CONN_ID
     conn_type = "lazada"
     hook_name = "Lazada Open Platform"
 
@@ -411,6 +411,8 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
     async def _asend(
         self, api: str, params: Mapping[str, Any], expect: str | None, spec: ApiSpec
     ) -> dict[str, Any]:
+        import aiohttp
+
         url = self._url(api, spec)
         signed = self.signed_params(api, params, spec)
         timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)

@@ -1,74 +1,119 @@
 """One operator per Lazada API step, thin wiring between the Airflow context and :class:`LazadaHook`.
 
-InitCreateVideo → UploadVideoBlock (mapped, one task per block) → CompleteCreateVideo → (audit sensor)
-→ UpdateProduct / CreateProduct. XCom carries ids, offsets and e-tags, never bytes.
+InitCreateVideo → UploadVideoBlock (mapped, one task per chunk of blocks, several blocks in flight) →
+CompleteCreateVideo → (audit sensor) → UpdateProduct / CreateProduct. Each step goes through
+:mod:`media_upload.steps.lazada`, which reads and writes the upload ledger. XCom carries ids, offsets and
+e-tags, never bytes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, XComArg, conf
+from airflow.sdk import BaseOperator, XComArg
 
-from media_upload.hooks.lazada import LazadaHook
-from media_upload.operators.base import refuse
-from media_upload.protocols.lazada import (
-    DEFAULT_BLOCK_BYTES,
-    MAX_BLOCK_BYTES,
-    MAX_FILE_BYTES,
-    check_video_metadata,
+from media_upload.hooks import LAZADA_CONN_ID
+from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
+from media_upload.operators.base import (
+    CHUNK_LABEL,
+    check_map_length,
+    optional_int,
+    raise_first_failure,
+    refuse,
 )
-from media_upload.transfer.blocks import BlockPlan
-from media_upload.transfer.source import SourceError, inspect_source, read_planned_range
+from media_upload.protocols.lazada import BLOCK_RULES, MAX_FILE_BYTES, check_video_metadata
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-BLOCK_LABEL = "{{ task.video_label ~ ' ' if task.video_label else '' }}block {{ task.block_no + 1 }}/{{ task.block_count }}"
+    from media_upload.hooks.lazada import LazadaHook
+    from media_upload.steps.lazada import LazadaSteps
 
 
 class LazadaBaseOperator(BaseOperator):
-    """Holds the connection id and builds the hook lazily, at execute time, once per task."""
+    """Holds the connection id, the seller's name in the ledger and the ledger's connection; builds the
+    hook, the ledger and the upload steps lazily, at execute time, once per task.
+
+    :param lazada_conn_id: the ``lazada`` connection. (templated)
+    :param account: names the seller in the upload ledger; defaults to the connection id.
+    :param ledger_conn_id: the SQL connection of the upload ledger.
+    """
 
     template_fields: Sequence[str] = ("lazada_conn_id",)
     ui_color = "#fde8e0"
 
-    def __init__(self, *, lazada_conn_id: str = LazadaHook.default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        lazada_conn_id: str = LAZADA_CONN_ID,
+        account: str | None = None,
+        ledger_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.lazada_conn_id = lazada_conn_id
+        self.account = account
+        self.ledger_conn_id = ledger_conn_id
 
     @cached_property
     def hook(self) -> LazadaHook:
+        from media_upload.hooks.lazada import LazadaHook
+
         return LazadaHook(self.lazada_conn_id)
+
+    @cached_property
+    def ledger(self) -> UploadLedger:
+        return UploadLedger(self.ledger_conn_id)
+
+    def steps(self, context: Context) -> LazadaSteps:
+        from media_upload.steps.common import RunInfo
+        from media_upload.steps.lazada import LazadaSteps
+
+        return LazadaSteps(self.hook, self.ledger, RunInfo.of(context), self.log, self.seller)
+
+    @property
+    def seller(self) -> str:
+        return self.account or self.lazada_conn_id
 
 
 class LazadaInitVideoUploadOperator(LazadaBaseOperator):
-    """Check the source, plan its blocks and call InitCreateVideo.
+    """Check the source, plan its blocks and chunks, and start (or resume) the upload.
 
     The source is checked before any API call: it must exist, hold 1 to 99,999,999 bytes and be an
-    MP4/MOV video (``ftyp`` box); its duration and resolution are logged. When ``title`` and ``cover_url``
-    are given they are checked too, so a bad commit is refused before anything is uploaded.
+    MP4/MOV video (``ftyp`` box); its duration and resolution are logged. The title and cover are checked
+    too, so a bad commit is refused before anything is uploaded. The ledger is read first: an upload of
+    the same content for the same product resumes where it stopped (blocks Lazada acknowledged are not
+    sent again), and content Lazada already has as a video is not uploaded at all.
 
-    Returns the block plan, one small dict per block (``upload_id``, ``source``, ``file_size``,
-    ``block_no``, ``block_count``, ``offset``, ``length``), which
-    :class:`LazadaUploadVideoBlockOperator` expands over with ``expand_kwargs``.
+    Returns the chunks, one small dict each, that :class:`LazadaUploadChunkOperator` expands over (none
+    when nothing needs uploading), and pushes the job under XCom key ``job`` for the commit.
 
     :param source: local path or URL (``file://``, ``s3://``, ``gs://``, ``http(s)://``) of the video. (templated)
-    :param block_size: bytes per block, at most 10,000,000; the default 2 MiB is under the recommended 3 MB. (templated)
-    :param title: the title the commit will use, checked early when given. (templated)
-    :param cover_url: the cover the commit will use, checked early when given. (templated)
+    :param title: the video title. (templated)
+    :param cover_url: the cover image URL. (templated)
+    :param product: the product the video is for, keying the ledger (``item:123``); empty keys it by
+        content alone. (templated)
+    :param block_size: bytes per block, at most 10,000,000; by default equal blocks under Lazada's
+        recommended 3 MB. (templated)
+    :param chunks: chunk tasks to use, at most one per block; by default one per 48 MB, at most 4. (templated)
+    :param blocks_in_flight: blocks each chunk sends at once; by default the chunks share 8. (templated)
+    :param video_usage: ``pro_main_video`` (product main video, the default) or ``im`` (chat). (templated)
     :param file_name: ``fileName`` sent to Lazada; defaults to the source's file name. (templated)
     """
 
     template_fields: Sequence[str] = (
         *LazadaBaseOperator.template_fields,
         "source",
-        "block_size",
         "title",
         "cover_url",
+        "product",
+        "block_size",
+        "chunks",
+        "blocks_in_flight",
+        "video_usage",
         "file_name",
     )
 
@@ -76,183 +121,190 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
         self,
         *,
         source: str,
-        block_size: int | str = DEFAULT_BLOCK_BYTES,
-        title: str | None = None,
-        cover_url: str | None = None,
+        title: str,
+        cover_url: str,
+        product: str | None = None,
+        block_size: int | str | None = None,
+        chunks: int | str | None = None,
+        blocks_in_flight: int | str | None = None,
+        video_usage: str = "pro_main_video",
         file_name: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.source = source
-        self.block_size = block_size
         self.title = title
         self.cover_url = cover_url
+        self.product = product
+        self.block_size = block_size
+        self.chunks = chunks
+        self.blocks_in_flight = blocks_in_flight
+        self.video_usage = video_usage
         self.file_name = file_name
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        block_size = int(self.block_size)
-        if not 1 <= block_size <= MAX_BLOCK_BYTES:
-            raise refuse(
-                f"block_size {block_size:,} is outside 1..{MAX_BLOCK_BYTES:,} bytes, Lazada's limit per block"
-            )
-        if self.title is not None or self.cover_url is not None:
-            try:
-                check_video_metadata(self.title, self.cover_url)
-            except ValueError as exc:
-                raise refuse(f"{self.source}: {exc}") from None
+        from media_upload.steps.common import Segment, UploadJob, chunk_payload
+        from media_upload.steps.lazada import PLATFORM, UploadStopped
+        from media_upload.transfer.plan import plan_upload
+        from media_upload.transfer.source import SourceError, inspect_source, sha256_of
+
         try:
+            check_video_metadata(self.title, self.cover_url)
             info = inspect_source(self.source, max_bytes=MAX_FILE_BYTES, platform="Lazada")
-        except SourceError as exc:
-            raise refuse(exc) from None
-        plan = BlockPlan(info.size, block_size)
-        max_map_length = conf.getint("core", "max_map_length", fallback=1024)
-        if plan.count > max_map_length:
-            raise refuse(
-                f"{info.uri}: {info.size:,} bytes in blocks of {block_size:,} make {plan.count} blocks, more than "
-                f"[core] max_map_length ({max_map_length}); use blocks of at least {-(-info.size // max_map_length):,} bytes"
+            plan = plan_upload(
+                info.uri,
+                info.size,
+                BLOCK_RULES,
+                block_size=optional_int("block_size", self.block_size),
+                chunks=optional_int("chunks", self.chunks),
+                blocks_in_flight=optional_int("blocks_in_flight", self.blocks_in_flight),
             )
+        except (SourceError, ValueError) as exc:
+            raise refuse(f"{self.source}: {exc}" if str(self.source) not in str(exc) else exc) from None
+        check_map_length(info.uri, len(plan.chunks))
         self.log.info(
-            "Source %s: %s bytes, %s; %d block(s) of up to %s bytes",
+            "Source %s: %s bytes, %s; %d block(s) of up to %s bytes in %d chunk(s), %d in flight each",
             info.uri,
             f"{info.size:,}",
             info.media.describe(),
-            plan.count,
-            f"{block_size:,}",
+            plan.blocks.count,
+            f"{plan.blocks.block_size:,}",
+            len(plan.chunks),
+            plan.blocks_in_flight,
         )
-        upload_id = self.hook.init_create_video(self.file_name or info.name, info.size)
-        self.log.info("InitCreateVideo gave upload id %s", upload_id)
+        job = UploadJob(
+            platform=PLATFORM,
+            account=self.seller,
+            product=str(self.product or ""),
+            content_sha256=sha256_of(info.uri),
+            label=str(self.product or info.name),
+            source=info.uri,
+            name=self.file_name or info.name,
+            size=info.size,
+            block_size=plan.blocks.block_size,
+            title=self.title,
+            cover_url=self.cover_url,
+            video_usage=self.video_usage,
+        )
+        try:
+            job = self.steps(context).begin(job)
+        except UploadStopped as exc:
+            raise refuse(exc) from None
+        context["ti"].xcom_push(key="job", value=job.as_xcom())
+        if job.video_id:
+            self.log.info("Nothing to upload: Lazada already has this content as video %s", job.video_id)
+            return []
+        if job.block_size != plan.blocks.block_size:  # resumed with the blocks the upload started with
+            plan = plan_upload(
+                info.uri, info.size, BLOCK_RULES, block_size=job.block_size, chunks=len(plan.chunks)
+            )
         return [
-            {
-                "upload_id": upload_id,
-                "source": info.uri,
-                "file_size": info.size,
-                "block_no": block.number,
-                "block_count": plan.count,
-                "offset": block.offset,
-                "length": block.length,
-            }
-            for block in plan.blocks
+            chunk_payload(
+                chunk.index, chunk.count, [Segment(job, chunk.first, chunk.last)], plan.blocks_in_flight
+            )
+            for chunk in plan.chunks
         ]
 
 
-class LazadaUploadVideoBlockOperator(LazadaBaseOperator):
-    """UploadVideoBlock for one byte range of the source; meant to be mapped, one task instance per block.
+class LazadaUploadChunkOperator(LazadaBaseOperator):
+    """UploadVideoBlock for one chunk's blocks, several at once; meant to be mapped, one task per chunk.
 
-    Reads only ``length`` bytes at ``offset`` through ``ObjectStoragePath`` and returns
-    ``{"partNumber": block_no + 1, "eTag": ..., "uploadId": ...}`` for the commit. Re-running it is safe: a
-    re-sent block replaces the earlier one. Instances are labelled ``block 3/34`` in the UI, prefixed with
-    ``video_label`` when one is given (a catalog maps the blocks of many videos in one task).
+    Reads only each block's byte range, just before sending it, so memory
+    stays near blocks in flight times the block size. Blocks Lazada acknowledged before (an earlier try, an earlier
+    run) are not sent again; each acknowledgement is kept in the ledger as soon as it arrives. Logs
+    progress every few seconds. Returns ``{upload_id: [{"partNumber", "eTag"}, ...]}`` for the commit.
+    Instances are labelled ``chunk 2/4 · blocks 9–16 · 24 MB``.
 
-    :param upload_id: from InitCreateVideo. (templated)
-    :param source: the same source the plan was made from. (templated)
-    :param block_no: 0-based block number.
-    :param block_count: number of blocks of the upload.
-    :param offset: first byte of the block.
-    :param length: bytes in the block.
-    :param file_size: the size the plan was made for; a source of another size is refused.
-    :param video_label: names the video in the UI label (``SKU-1 block 3/34``).
+    :param chunk: one chunk from the init (or catalog plan) task.
     """
 
-    template_fields: Sequence[str] = (*LazadaBaseOperator.template_fields, "upload_id", "source")
-
-    def __init__(
-        self,
-        *,
-        upload_id: str,
-        source: str,
-        block_no: int,
-        block_count: int,
-        offset: int,
-        length: int,
-        file_size: int | None = None,
-        video_label: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("map_index_template", BLOCK_LABEL)
+    def __init__(self, *, chunk: Mapping[str, Any], **kwargs: Any) -> None:
+        kwargs.setdefault("map_index_template", CHUNK_LABEL)
         super().__init__(**kwargs)
-        self.video_label = video_label
-        self.upload_id = upload_id
-        self.source = source
-        self.block_no = block_no
-        self.block_count = block_count
-        self.offset = offset
-        self.length = length
-        self.file_size = file_size
+        self.chunk = chunk
 
-    def execute(self, context: Context) -> dict[str, Any]:
-        try:
-            data = read_planned_range(self.source, self.offset, self.length, self.file_size)
-        except SourceError as exc:
-            raise refuse(exc) from None
-        e_tag = self.hook.upload_video_block(self.upload_id, self.block_no, self.block_count, data)
-        self.log.info(
-            "Block %d/%d: %s bytes at offset %s uploaded, eTag %s",
-            self.block_no + 1,
-            self.block_count,
-            f"{self.length:,}",
-            f"{self.offset:,}",
-            e_tag,
-        )
-        return {"partNumber": self.block_no + 1, "eTag": e_tag, "uploadId": self.upload_id}
+    def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
+        result = self.steps(context).send(self.chunk)
+        raise_first_failure(result)
+        return result.parts
 
 
 class LazadaCommitVideoOperator(LazadaBaseOperator):
-    """CompleteCreateVideo: gathers the mapped block results in part order and returns the video id.
+    """CompleteCreateVideo: joins the blocks into a video and returns its id.
 
-    It checks that every part ``1..N`` of the plan is present before calling Lazada. A commit is not
-    repeated blindly (Lazada does not say a second commit is harmless): if it fails, run the upload again
-    from InitCreateVideo.
+    The commit is claimed in the ledger before it is sent. If its answer is lost (timeout, reset, a
+    gateway error page), Lazada is asked again before anything else: a video id in the answer is adopted,
+    and otherwise the ledger marks the upload *needs attention* and the task fails without uploading
+    anything again. A job that already has a video (the init found it) passes straight through.
 
-    :param plan: the init task's output (the block plan). (templated)
-    :param parts: the block tasks' outputs, ``{"partNumber", "eTag"}`` each. (templated)
-    :param title: video title. (templated)
-    :param cover_url: URL of the cover image, ideally Lazada-hosted. (templated)
-    :param video_usage: ``pro_main_video`` (product main video, the default) or ``im`` (chat). (templated)
+    :param job: the init task's ``job`` XCom. (templated)
+    :param parts: the chunk tasks' outputs. (templated)
     """
 
-    template_fields: Sequence[str] = (
-        *LazadaBaseOperator.template_fields,
-        "plan",
-        "parts",
-        "title",
-        "cover_url",
-        "video_usage",
-    )
+    template_fields: Sequence[str] = (*LazadaBaseOperator.template_fields, "job", "parts")
 
     def __init__(
         self,
         *,
-        plan: Iterable[dict[str, Any]] | XComArg,
-        parts: Iterable[dict[str, Any]] | XComArg,
-        title: str,
-        cover_url: str,
-        video_usage: str = "pro_main_video",
+        job: Mapping[str, Any] | XComArg,
+        parts: Any = None,
         **kwargs: Any,
     ) -> None:
+        kwargs.setdefault("trigger_rule", "none_failed")  # no chunk task runs when nothing is uploaded
         super().__init__(**kwargs)
-        self.plan = plan
+        self.job = job
         self.parts = parts
-        self.title = title
-        self.cover_url = cover_url
-        self.video_usage = video_usage
 
     def execute(self, context: Context) -> str:
+        from media_upload.steps.common import UploadJob
+        from media_upload.steps.lazada import UploadStopped
+
+        job = UploadJob.from_xcom(self.job)  # type: ignore[arg-type]  # rendered by now
+        if job.video_id:
+            return job.video_id
+        parts = [part for chunk in (self.parts or []) for part in chunk.get(job.upload_id or "", [])]
         try:
-            check_video_metadata(self.title, self.cover_url)
-        except ValueError as exc:
+            check_video_metadata(job.title, job.cover_url)
+            committed = self.steps(context).commit(job, parts)
+        except (UploadStopped, ValueError) as exc:
             raise refuse(exc) from None
-        plan, parts = list(self.plan), list(self.parts)  # type: ignore[arg-type]  # rendered by now
-        upload_id, count = plan[0]["upload_id"], int(plan[0]["block_count"])
-        numbers = sorted(int(part["partNumber"]) for part in parts)
-        if numbers != list(range(1, count + 1)):
-            raise refuse(f"upload {upload_id} has parts {numbers} but needs exactly 1..{count}")
-        video_id = self.hook.complete_create_video(
-            upload_id, parts, self.title, self.cover_url, self.video_usage
-        )
-        self.log.info(
-            "CompleteCreateVideo joined %d block(s) of upload %s into video %s", count, upload_id, video_id
-        )
-        return video_id
+        if committed is None or not committed.video_id:
+            raise refuse(f"{job.label}: upload {job.upload_id} has no video after its commit")
+        return committed.video_id
+
+
+class LazadaRecordAuditOperator(LazadaBaseOperator):
+    """Records a failed audit in the ledger (``rejected``), so no run uploads that content again.
+
+    Runs only when the audit wait failed (``trigger_rule="one_failed"``); it reads the video's state once.
+
+    :param job: the init task's ``job`` XCom. (templated)
+    :param commit_task_id: the commit task, whose XCom is the video id.
+    """
+
+    template_fields: Sequence[str] = (*LazadaBaseOperator.template_fields, "job")
+
+    def __init__(self, *, job: Mapping[str, Any] | XComArg, commit_task_id: str, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "one_failed")
+        super().__init__(**kwargs)
+        self.job = job
+        self.commit_task_id = commit_task_id
+
+    def execute(self, context: Context) -> str:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from media_upload.protocols.lazada import FAILED_VIDEO_STATES
+        from media_upload.steps.common import UploadJob
+
+        video_id = context["ti"].xcom_pull(task_ids=self.commit_task_id)
+        if not video_id:
+            raise AirflowSkipException("No video was committed, so no audit to record")
+        job = UploadJob.from_xcom(self.job).with_(video_id=str(video_id))  # type: ignore[arg-type]
+        state = str(self.hook.get_video(str(video_id))["state"])
+        if state in FAILED_VIDEO_STATES:
+            self.steps(context).audited(job, state)
+            self.log.info("Video %s ended in %s; the ledger now says rejected", video_id, state)
+        return state
 
 
 def _id_list(value: Any) -> list[str]:
@@ -300,6 +352,8 @@ class LazadaUpdateProductVideoOperator(LazadaBaseOperator):
         if not str(self.item_id).strip():
             raise refuse("no item_id: UpdateProduct needs the item to change")
         result = self.hook.set_product_video(self.item_id, video_id, _id_list(self.sku_ids))
+        if video_id:
+            self.steps(context).mark_attached(str(self.item_id), video_id)
         return {key: value for key, value in result.items() if key != "changed"}
 
 

@@ -15,7 +15,10 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlsplit
+
+from media_upload.transfer.plan import PartRules
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -27,8 +30,18 @@ MAX_CLOCK_SKEW_SECONDS = 15 * 60
 MIN_PART_BYTES = 100 * 1024
 MAX_PART_BYTES = 5 * 1024**3
 MAX_PARTS = 10_000
-#: VOD recommends parts of 20 MB at most; 8 MiB keeps a 60 MB file to eight parts.
-DEFAULT_PART_BYTES = 8 * 1024 * 1024
+#: VOD recommends parts of 20 MB at most.
+RECOMMENDED_PART_BYTES = 20_000_000
+#: OBS's multipart rules for the planner.
+PART_RULES = PartRules(
+    platform="OBS",
+    unit="part",
+    max_file_bytes=None,
+    min_part_bytes=MIN_PART_BYTES,
+    max_part_bytes=MAX_PART_BYTES,
+    max_parts=MAX_PARTS,
+    recommended_part_bytes=RECOMMENDED_PART_BYTES,
+)
 #: Files under this size may go up in one PUT of ``video_upload_url`` ("under 20 MB").
 SINGLE_PUT_MAX_BYTES = 20_000_000
 
@@ -68,6 +81,12 @@ FAILED_ASSET_STATUSES = frozenset(
     {"TRANSCODE_FAILED", "UPLOAD_FAILED", "SERVER_ERROR", "CANCELLED", "DELETING", "DELETED", "DELETE_FAILED",
      "UNCREATED", "NO_ASSET", "NOASSET"}
 )  # fmt: skip
+
+
+def play_url(info: Mapping[str, Any]) -> str | None:
+    """The first play URL of an ``AssetInfo``, if it has any."""
+    plays = info.get("play_info_array") or []
+    return plays[0].get("url") if plays else None
 
 
 def ready_statuses(auto_publish: bool, transcoding: bool) -> tuple[str, ...]:

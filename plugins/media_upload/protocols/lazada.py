@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from media_upload.transfer.plan import PartRules
+
 GATEWAYS: dict[str, str] = {
     "sg": "https://api.lazada.sg/rest",
     "my": "https://api.lazada.com.my/rest",
@@ -30,8 +32,18 @@ TIMESTAMP_WINDOW_SECONDS = 7200
 MAX_FILE_BYTES = 100_000_000
 #: "max 10 MB" per block: read strictly as 10**7 bytes, inclusive.
 MAX_BLOCK_BYTES = 10_000_000
-#: "we recommend < 3mb per block": 2 MiB is under 3 MB whichever way MB is read.
-DEFAULT_BLOCK_BYTES = 2 * 1024 * 1024
+#: "we recommend < 3mb per block": default blocks are at most 2,999,999 bytes, under 3 MB either way MB is read.
+RECOMMENDED_BLOCK_BYTES = 2_999_999
+#: Lazada's block rules for the planner; no minimum block size or block count is published.
+BLOCK_RULES = PartRules(
+    platform="Lazada",
+    unit="block",
+    max_file_bytes=MAX_FILE_BYTES,
+    min_part_bytes=1,
+    max_part_bytes=MAX_BLOCK_BYTES,
+    max_parts=None,
+    recommended_part_bytes=RECOMMENDED_BLOCK_BYTES,
+)
 
 VIDEO_USAGES = ("pro_main_video", "im")
 

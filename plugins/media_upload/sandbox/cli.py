@@ -27,6 +27,23 @@ def _config(config_type: type[C], args: argparse.Namespace) -> C:
     return config_type(**given)
 
 
+def _add_link_flags(parser: argparse.ArgumentParser) -> None:
+    """The link model both emulators share: rehearse a slow or distant link, and its timeouts."""
+    parser.add_argument(
+        "--bandwidth-per-connection",
+        type=float,
+        default=0.0,
+        metavar="MB/S",
+        help="cap each connection's request and response bodies at this many MB (10**6 bytes) per second; 0: no cap",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="round-trip time added to every request (and once more for a new connection's handshake)",
+    )
+
+
 def _lazada_parser(commands: argparse._SubParsersAction) -> None:
     defaults = LazadaSandboxConfig()
     parser = commands.add_parser(
@@ -71,6 +88,7 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--success-as-string", action="store_true", help='send "true" and numbers as strings')
     parser.add_argument("--strict-cover", action="store_true", help="require a slatic.net cover URL")
     parser.add_argument("--min-block-bytes", type=int, default=0, help="smallest non-last block accepted")
+    _add_link_flags(parser)
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -89,6 +107,7 @@ def _run_lazada(args: argparse.Namespace) -> LazadaSandbox:
         f"  refresh token {config.refresh_token}\n"
         f"  audit         {config.audit_seconds:g} s to AUDIT_SUCCESS "
         "(put [AUDIT_FAILED] or [TRANSCODE_FAILED] in a title to fail it)\n"
+        f"  link          {config.link.describe()}\n"
         f"  data dir      {sandbox.backend.data_dir}\n"
         f"  inspect       {sandbox.url}/_sandbox/lazada/state   (API docs: {sandbox.url}/_sandbox/docs)\n"
         f"\nexport AIRFLOW_CONN_LAZADA_DEFAULT='{json.dumps(sandbox.airflow_connection())}'",
@@ -126,6 +145,7 @@ def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
         "--min-part-bytes", type=int, default=defaults.min_part_bytes, help="smallest non-last part"
     )
     parser.add_argument("--auth-token", help="also accept this X-Auth-Token (IAM token clients)")
+    _add_link_flags(parser)
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -143,6 +163,7 @@ def _run_huawei_vod(args: argparse.Namespace) -> HuaweiVodSandbox:
         f"  bucket        {config.bucket} (signed URLs are path-style on the same host)\n"
         f"  transcode     {config.transcode_seconds:g} s after confirm "
         "(put [TRANSCODE_FAILED], [UPLOAD_FAILED] or [SERVER_ERROR] in a title to fail it)\n"
+        f"  link          {config.link.describe()}\n"
         f"  data dir      {sandbox.backend.data_dir}\n"
         f"  inspect       {sandbox.endpoint}/_sandbox/huawei-vod/state   (API docs: {sandbox.endpoint}/_sandbox/docs)\n"
         f"\nexport AIRFLOW_CONN_HUAWEI_VOD_DEFAULT='{json.dumps(sandbox.airflow_connection())}'",

@@ -9,6 +9,8 @@ import uvicorn
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from media_upload.sandbox.link import LinkModel, LinkShaper
+
 
 class CutOffResponse(Response):
     """Starts a response and never finishes it, so the server closes the connection mid-body.
@@ -23,11 +25,21 @@ class CutOffResponse(Response):
 
 
 class SandboxServer:
-    """One uvicorn server on its own thread; ``port=0`` lets the OS pick a free port."""
+    """One uvicorn server on its own thread; ``port=0`` lets the OS pick a free port.
+
+    ``link`` shapes every request with a :class:`~media_upload.sandbox.link.LinkModel` (bandwidth, latency).
+    """
 
     def __init__(
-        self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning"
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        link: LinkModel | None = None,
     ) -> None:
+        if link is not None and link.shapes:
+            app = LinkShaper(app, link)
         config = uvicorn.Config(
             app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off"
         )

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowFailException
 
-from media_upload.hooks.huawei_vod import HuaweiVodHook
-from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, AssetStatus
+from media_upload.hooks import HUAWEI_VOD_CONN_ID
+from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, AssetStatus, play_url
 from media_upload.sensors.base import PlatformStatusSensor
-from media_upload.triggers.huawei_vod import HuaweiVodAssetTrigger, play_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from media_upload.hooks.huawei_vod import HuaweiVodHook
+    from media_upload.triggers.huawei_vod import HuaweiVodAssetTrigger
 
 
 class HuaweiVodAssetSensor(PlatformStatusSensor):
@@ -38,7 +40,7 @@ class HuaweiVodAssetSensor(PlatformStatusSensor):
         *,
         asset: str | dict[str, Any] | XComArg,
         ready_statuses: Sequence[str] | None = None,
-        huawei_vod_conn_id: str = HuaweiVodHook.default_conn_name,
+        huawei_vod_conn_id: str = HUAWEI_VOD_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,6 +62,8 @@ class HuaweiVodAssetSensor(PlatformStatusSensor):
 
     @cached_property
     def hook(self) -> HuaweiVodHook:
+        from media_upload.hooks.huawei_vod import HuaweiVodHook
+
         return HuaweiVodHook(self.huawei_vod_conn_id)
 
     def _failed(self, status: str, reason: str = "") -> AirflowFailException:
@@ -76,6 +80,8 @@ class HuaweiVodAssetSensor(PlatformStatusSensor):
         return PokeReturnValue(is_done=status in self.ready_statuses, xcom_value=result)
 
     def trigger(self) -> HuaweiVodAssetTrigger:
+        from media_upload.triggers.huawei_vod import HuaweiVodAssetTrigger
+
         return HuaweiVodAssetTrigger(
             asset_id=self.asset_id,
             ready_statuses=self.ready_statuses,

@@ -9,13 +9,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue, XComArg
 from airflow.sdk.exceptions import AirflowFailException
 
-from media_upload.hooks.lazada import LazadaHook
+from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.protocols.lazada import FAILED_VIDEO_STATES, VideoState
 from media_upload.sensors.base import PlatformStatusSensor
-from media_upload.triggers.lazada import LazadaVideoAuditTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from media_upload.hooks.lazada import LazadaHook
+    from media_upload.triggers.lazada import LazadaVideoAuditTrigger
 
 
 class LazadaVideoAuditSensor(PlatformStatusSensor):
@@ -33,7 +35,7 @@ class LazadaVideoAuditSensor(PlatformStatusSensor):
     ui_color = "#fde8e0"
 
     def __init__(
-        self, *, video_id: str | XComArg, lazada_conn_id: str = LazadaHook.default_conn_name, **kwargs: Any
+        self, *, video_id: str | XComArg, lazada_conn_id: str = LAZADA_CONN_ID, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.video_id = video_id
@@ -41,6 +43,8 @@ class LazadaVideoAuditSensor(PlatformStatusSensor):
 
     @cached_property
     def hook(self) -> LazadaHook:
+        from media_upload.hooks.lazada import LazadaHook
+
         return LazadaHook(self.lazada_conn_id)
 
     def _rejected(self, state: str) -> AirflowFailException:
@@ -56,6 +60,8 @@ class LazadaVideoAuditSensor(PlatformStatusSensor):
         return PokeReturnValue(is_done=state == VideoState.AUDIT_SUCCESS, xcom_value=str(self.video_id))
 
     def trigger(self) -> LazadaVideoAuditTrigger:
+        from media_upload.triggers.lazada import LazadaVideoAuditTrigger
+
         return LazadaVideoAuditTrigger(
             video_id=str(self.video_id), lazada_conn_id=self.lazada_conn_id, poll_interval=self.poke_interval
         )

@@ -1,4 +1,4 @@
-"""``huawei_vod_upload``: create → multipart (or one PUT) → confirm → deferred status wait, cleanup on failure."""
+"""``huawei_vod_upload``: create → mapped part uploads (or one PUT) → confirm → deferred status wait."""
 
 from __future__ import annotations
 
@@ -6,34 +6,39 @@ from datetime import timedelta
 
 from airflow.sdk import TaskGroup, XComArg
 
-from media_upload.hooks.huawei_vod import HuaweiVodHook
+from media_upload.hooks import HUAWEI_VOD_CONN_ID
+from media_upload.ledger import DEFAULT_CONN_ID
+from media_upload.operators.base import CHUNK_LABEL
 from media_upload.operators.huawei_vod import (
-    PART_LABEL,
     HuaweiVodCancelUploadOperator,
-    HuaweiVodCompleteMultipartOperator,
     HuaweiVodConfirmUploadOperator,
     HuaweiVodCreateAssetOperator,
-    HuaweiVodInitiateMultipartOperator,
-    HuaweiVodUploadPartOperator,
+    HuaweiVodUploadChunkOperator,
 )
-from media_upload.protocols.huawei_vod import DEFAULT_PART_BYTES, SINGLE_PUT_MAX_BYTES
+from media_upload.protocols.huawei_vod import SINGLE_PUT_MAX_BYTES
 from media_upload.sensors.huawei_vod import HuaweiVodAssetSensor
+from media_upload.transfer.plan import DEFAULT_IN_FLIGHT
 
 
 def huawei_vod_upload(
     source: str,
     title: str,
     *,
+    product: str | None = None,
     description: str | None = None,
     category_id: int | str | None = None,
     auto_publish: bool | str = True,
     template_group_name: str | None = None,
     tags: str | None = None,
-    huawei_vod_conn_id: str = HuaweiVodHook.default_conn_name,
-    part_size: int | str = DEFAULT_PART_BYTES,
+    huawei_vod_conn_id: str = HUAWEI_VOD_CONN_ID,
+    account: str | None = None,
+    ledger_conn_id: str = DEFAULT_CONN_ID,
+    part_size: int | str | None = None,
+    chunks: int | str | None = None,
+    parts_in_flight: int | str | None = None,
     single_put_max_bytes: int = SINGLE_PUT_MAX_BYTES,
-    max_parallel_parts: int = 4,
-    part_retries: int = 3,
+    max_parallel_chunks: int = DEFAULT_IN_FLIGHT,
+    chunk_retries: int = 3,
     deferrable: bool = True,
     poke_interval: float = 30,
     ready_timeout: timedelta = timedelta(hours=24),
@@ -41,15 +46,17 @@ def huawei_vod_upload(
 ) -> XComArg:
     """Upload one video as a VOD asset and wait until it is ready; returns ``{asset_id, status, play_url}``.
 
-    Tasks, inside task group ``group_id``: ``create_asset`` (source check, CreateAsset, and the single PUT
-    for files under ``single_put_max_bytes``), ``initiate_upload``, ``upload_part`` (mapped, one per part,
-    labelled ``part 3/8``, at most ``max_parallel_parts`` at once), ``complete_upload`` (never retried
-    blindly: a second complete of the same upload fails), ``confirm_upload``
-    (ConfirmAssetUpload ``CREATED``), ``wait_until_ready`` (deferrable) and ``cancel_upload``, which runs
-    only when an upload step failed and confirms the asset ``CANCELLED``. "Ready" follows ``auto_publish``
-    and ``template_group_name``: ``PUBLISHED``, ``TRANSCODE_SUCCEED`` or ``CREATED``. ``auto_publish`` may be
+    Tasks, inside task group ``group_id``: ``create_asset`` (source check, ledger, CreateAsset, the OBS
+    initiate, and the single PUT for files under ``single_put_max_bytes``), ``upload_chunk`` (mapped, one
+    per chunk of consecutive parts, several in flight, labelled ``chunk 2/4 · parts 3–4 · 24 MB``; the
+    chunk with the last part completes and confirms), ``confirm_upload`` (OBS complete and
+    ConfirmAssetUpload ``CREATED`` unless done, settled with VOD when an answer was lost),
+    ``wait_until_ready`` (deferrable) and ``cancel_upload``, which runs only when an upload step failed
+    and cancels the asset unless the next run can resume it. "Ready" follows ``auto_publish`` and
+    ``template_group_name``: ``PUBLISHED``, ``TRANSCODE_SUCCEED`` or ``CREATED``. ``auto_publish`` may be
     a template such as ``"{{ params.auto_publish }}"``.
     """
+    common = {"huawei_vod_conn_id": huawei_vod_conn_id, "account": account, "ledger_conn_id": ledger_conn_id}
     with TaskGroup(
         group_id=group_id, tooltip="Upload a video to Huawei Cloud VOD and wait until it is ready"
     ):
@@ -57,53 +64,38 @@ def huawei_vod_upload(
             task_id="create_asset",
             source=source,
             title=title,
+            product=product,
             description=description,
             category_id=category_id,
             auto_publish=auto_publish,
             template_group_name=template_group_name,
             tags=tags,
             part_size=part_size,
+            chunks=chunks,
+            parts_in_flight=parts_in_flight,
             single_put_max_bytes=single_put_max_bytes,
-            huawei_vod_conn_id=huawei_vod_conn_id,
-            retries=0,
+            **common,
         )
-        initiate = HuaweiVodInitiateMultipartOperator(
-            task_id="initiate_upload", asset=create.output, huawei_vod_conn_id=huawei_vod_conn_id
-        )
-        parts = HuaweiVodUploadPartOperator.partial(
-            task_id="upload_part",
-            huawei_vod_conn_id=huawei_vod_conn_id,
-            map_index_template=PART_LABEL,
-            max_active_tis_per_dagrun=max_parallel_parts,
-            retries=part_retries,
+        uploads = HuaweiVodUploadChunkOperator.partial(
+            task_id="upload_chunk",
+            map_index_template=CHUNK_LABEL,
+            max_active_tis_per_dagrun=max_parallel_chunks,
+            retries=chunk_retries,
             retry_delay=timedelta(seconds=10),
-        ).expand_kwargs(initiate.output)
-        complete = HuaweiVodCompleteMultipartOperator(
-            task_id="complete_upload",
-            asset=create.output,
-            plan=initiate.output,
-            parts=parts.output,
-            huawei_vod_conn_id=huawei_vod_conn_id,
-            retries=0,
-        )
-        confirm = HuaweiVodConfirmUploadOperator(
-            task_id="confirm_upload", asset=create.output, huawei_vod_conn_id=huawei_vod_conn_id
-        )
-        complete >> confirm
+            **common,
+        ).expand(chunk=create.output)
+        confirm = HuaweiVodConfirmUploadOperator(task_id="confirm_upload", job=create.output["job"], **common)
+        uploads >> confirm
         cancel = HuaweiVodCancelUploadOperator(
-            task_id="cancel_upload",
-            create_task_id=create.task_id,
-            initiate_task_id=initiate.task_id,
-            huawei_vod_conn_id=huawei_vod_conn_id,
+            task_id="cancel_upload", create_task_id=create.task_id, **common
         )
-        [create, initiate, parts, complete, confirm] >> cancel
+        [create, uploads, confirm] >> cancel
         ready = HuaweiVodAssetSensor(
             task_id="wait_until_ready",
-            asset=create.output,
+            asset=confirm.output,
             huawei_vod_conn_id=huawei_vod_conn_id,
             deferrable=deferrable,
             poke_interval=poke_interval,
             timeout=ready_timeout.total_seconds(),
         )
-        confirm >> ready
     return ready.output

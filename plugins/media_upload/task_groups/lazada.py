@@ -1,4 +1,4 @@
-"""``lazada_video_upload``: init → mapped block uploads → commit → deferred audit wait, in one line."""
+"""``lazada_video_upload``: init → mapped chunk uploads → commit → deferred audit wait, in one line."""
 
 from __future__ import annotations
 
@@ -6,15 +6,17 @@ from datetime import timedelta
 
 from airflow.sdk import TaskGroup, XComArg
 
-from media_upload.hooks.lazada import LazadaHook
+from media_upload.hooks import LAZADA_CONN_ID
+from media_upload.ledger import DEFAULT_CONN_ID
+from media_upload.operators.base import CHUNK_LABEL
 from media_upload.operators.lazada import (
-    BLOCK_LABEL,
     LazadaCommitVideoOperator,
     LazadaInitVideoUploadOperator,
-    LazadaUploadVideoBlockOperator,
+    LazadaRecordAuditOperator,
+    LazadaUploadChunkOperator,
 )
-from media_upload.protocols.lazada import DEFAULT_BLOCK_BYTES
 from media_upload.sensors.lazada import LazadaVideoAuditSensor
+from media_upload.transfer.plan import DEFAULT_IN_FLIGHT
 
 
 def lazada_video_upload(
@@ -22,11 +24,16 @@ def lazada_video_upload(
     title: str,
     cover_url: str,
     *,
-    lazada_conn_id: str = LazadaHook.default_conn_name,
-    block_size: int | str = DEFAULT_BLOCK_BYTES,
+    product: str | None = None,
+    lazada_conn_id: str = LAZADA_CONN_ID,
+    account: str | None = None,
+    ledger_conn_id: str = DEFAULT_CONN_ID,
+    block_size: int | str | None = None,
+    chunks: int | str | None = None,
+    blocks_in_flight: int | str | None = None,
+    max_parallel_chunks: int = DEFAULT_IN_FLIGHT,
     video_usage: str = "pro_main_video",
-    max_parallel_blocks: int = 4,
-    block_retries: int = 3,
+    chunk_retries: int = 3,
     deferrable: bool = True,
     poke_interval: float = 30,
     audit_timeout: timedelta = timedelta(hours=24),
@@ -34,37 +41,41 @@ def lazada_video_upload(
 ) -> XComArg:
     """Upload one video and wait for its audit; returns the audited video id as an ``XComArg``.
 
-    Tasks, inside task group ``group_id``: ``init_upload`` (source check + InitCreateVideo),
-    ``upload_block`` (mapped, one instance per block, at most ``max_parallel_blocks`` at once, labelled
-    ``block 3/34``), ``commit`` (CompleteCreateVideo, never retried blindly) and ``wait_for_audit``
-    (deferrable sensor). ``source``, ``title``, ``cover_url`` and ``block_size`` may be templates.
+    Tasks, inside task group ``group_id``: ``init_upload`` (source check, ledger, InitCreateVideo),
+    ``upload_chunk`` (mapped, one instance per chunk of consecutive blocks, each sending several blocks
+    at once, labelled ``chunk 2/4 · blocks 9–16 · 24 MB``), ``commit`` (CompleteCreateVideo, reconciled
+    when its answer is lost), ``wait_for_audit`` (deferrable sensor) and ``record_audit``, which runs
+    only when the audit failed and marks the content rejected in the ledger.
+
+    By default a 95 MB video goes up as 2 chunks of 16 blocks with 4 in flight each (8 at once in all);
+    ``chunks`` and ``blocks_in_flight`` change that (``chunks`` equal to the block count gives one task
+    per block). ``product`` keys the ledger, so the same content for the same product is never uploaded
+    twice; ``source``, ``title``, ``cover_url``, ``product`` and the sizes may be templates.
     """
+    common = {"lazada_conn_id": lazada_conn_id, "account": account, "ledger_conn_id": ledger_conn_id}
     with TaskGroup(group_id=group_id, tooltip="Upload a video to Lazada Media Center and wait for its audit"):
         init = LazadaInitVideoUploadOperator(
             task_id="init_upload",
             source=source,
+            title=title,
+            cover_url=cover_url,
+            product=product,
             block_size=block_size,
-            title=title,
-            cover_url=cover_url,
-            lazada_conn_id=lazada_conn_id,
-        )
-        blocks = LazadaUploadVideoBlockOperator.partial(
-            task_id="upload_block",
-            lazada_conn_id=lazada_conn_id,
-            map_index_template=BLOCK_LABEL,
-            max_active_tis_per_dagrun=max_parallel_blocks,
-            retries=block_retries,
-            retry_delay=timedelta(seconds=10),
-        ).expand_kwargs(init.output)
-        commit = LazadaCommitVideoOperator(
-            task_id="commit",
-            plan=init.output,
-            parts=blocks.output,
-            title=title,
-            cover_url=cover_url,
+            chunks=chunks,
+            blocks_in_flight=blocks_in_flight,
             video_usage=video_usage,
-            lazada_conn_id=lazada_conn_id,
-            retries=0,
+            **common,
+        )
+        uploads = LazadaUploadChunkOperator.partial(
+            task_id="upload_chunk",
+            map_index_template=CHUNK_LABEL,
+            max_active_tis_per_dagrun=max_parallel_chunks,
+            retries=chunk_retries,
+            retry_delay=timedelta(seconds=10),
+            **common,
+        ).expand(chunk=init.output)
+        commit = LazadaCommitVideoOperator(
+            task_id="commit", job=init.output["job"], parts=uploads.output, **common
         )
         audit = LazadaVideoAuditSensor(
             task_id="wait_for_audit",
@@ -74,4 +85,8 @@ def lazada_video_upload(
             poke_interval=poke_interval,
             timeout=audit_timeout.total_seconds(),
         )
+        record = LazadaRecordAuditOperator(
+            task_id="record_audit", job=init.output["job"], commit_task_id=commit.task_id, **common
+        )
+        audit >> record
     return audit.output

@@ -7,57 +7,51 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Asset, TaskGroup, XComArg
+from airflow.sdk import Asset, AssetAlias, TaskGroup, XComArg
 
-from media_upload.catalog.lazada import (
-    VIDEO_LABEL,
+from media_upload.catalog.operators import (
     LazadaCatalogAttachOperator,
     LazadaCatalogAuditSensor,
     LazadaCatalogCommitOperator,
-    LazadaCatalogInitOperator,
     LazadaCatalogPlanOperator,
-    LazadaCatalogReportOperator,
-    catalog_blocks,
-    catalog_verdict,
-    complete_uploads,
-    next_batch_conf,
-    videos_to_attach,
-    videos_to_audit,
 )
-from media_upload.hooks.lazada import LazadaHook
+from media_upload.catalog.report import LazadaCatalogReportOperator, catalog_verdict, next_batch_conf
+from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.ledger import DEFAULT_CONN_ID
-from media_upload.operators.lazada import BLOCK_LABEL, LazadaUploadVideoBlockOperator
-from media_upload.protocols.lazada import DEFAULT_BLOCK_BYTES
+from media_upload.operators.base import CHUNK_LABEL
+from media_upload.operators.lazada import LazadaUploadChunkOperator
 
 
 def lazada_catalog_upload(
     manifest: str,
     *,
-    block_size: int | str = DEFAULT_BLOCK_BYTES,
+    block_size: int | str | None = None,
     after_line: int | str = 0,
     fail_on_video_errors: bool | str = True,
-    lazada_conn_id: str = LazadaHook.default_conn_name,
+    upload_again_needs_attention: bool | str = False,
+    lazada_conn_id: str = LAZADA_CONN_ID,
     account: str | None = None,
     ledger_conn_id: str = DEFAULT_CONN_ID,
-    outlets: Sequence[Asset] = (),
-    max_parallel_videos: int = 8,
-    max_parallel_blocks: int = 8,
+    outlets: Sequence[Asset | AssetAlias] = (),
+    chunks: int = 4,
+    blocks_in_flight: int | None = None,
     pool: str | None = None,
+    chunk_retries: int = 3,
     poke_interval: float = 30,
     audit_timeout: timedelta = timedelta(hours=24),
     group_id: str = "catalog",
 ) -> XComArg:
     """Upload every new or changed video of a manifest and attach it; returns the run summary's XComArg.
 
-    Tasks in group ``group_id``: ``plan`` → ``init_upload`` (mapped per video) → ``catalog_blocks`` →
-    ``upload_block`` (mapped per block of every video, labelled ``SKU-1 block 2/3``) → ``complete_uploads`` →
-    ``commit`` (mapped) → ``videos_to_audit`` → ``wait_for_audit`` (mapped, deferrable) →
-    ``videos_to_attach`` → ``attach`` (mapped; one event on ``outlets`` per video) → ``report`` →
-    ``catalog_verdict`` (fails the run when a video failed, if ``fail_on_video_errors``) and ``next_batch``
-    (triggers a run for the rows this batch could not hold). ``max_parallel_videos`` and
-    ``max_parallel_blocks`` cap concurrent API work per run; ``pool`` shares a budget across DAGs.
+    Tasks in group ``group_id``: ``plan`` (manifest, sources, products and ledger checked; InitCreateVideo
+    for the batch) → ``upload_chunk`` (mapped over ``chunks`` chunk tasks of about equal bytes, each sending
+    ``blocks_in_flight`` blocks at once and committing each video as its last block goes up; labelled with
+    the SKUs) → ``commit`` (settles what the chunks could not) → ``wait_for_audit`` (one deferred wait for
+    the batch) → ``attach`` (UpdateProduct per video; one event on each Asset of ``outlets`` for the batch,
+    one per video on each AssetAlias) → ``report`` → ``catalog_verdict`` (fails the run when a video failed,
+    if ``fail_on_video_errors``) and ``next_batch`` (a run for the rows past ``[core] max_map_length``).
+    ``pool`` shares an API budget with other DAGs.
     """
-    account = account or lazada_conn_id
     common: dict[str, Any] = {
         "lazada_conn_id": lazada_conn_id,
         "account": account,
@@ -70,54 +64,39 @@ def lazada_catalog_upload(
             manifest=manifest,
             block_size=block_size,
             after_line=after_line,
+            chunks=chunks,
+            blocks_in_flight=blocks_in_flight,
+            upload_again_needs_attention=upload_again_needs_attention,
             retries=0,
             **common,
+            **limits,
         )
-        init = LazadaCatalogInitOperator.partial(
-            task_id="init_upload",
-            map_index_template=VIDEO_LABEL,
-            max_active_tis_per_dagrun=max_parallel_videos,
-            **limits,
-            **common,
-        ).expand(job=plan.output)
-        blocks = LazadaUploadVideoBlockOperator.partial(
-            task_id="upload_block",
-            lazada_conn_id=lazada_conn_id,
-            map_index_template=BLOCK_LABEL,
-            max_active_tis_per_dagrun=max_parallel_blocks,
-            retries=3,
+        uploads = LazadaUploadChunkOperator.partial(
+            task_id="upload_chunk",
+            map_index_template=CHUNK_LABEL,
+            retries=chunk_retries,
             retry_delay=timedelta(seconds=10),
-            **limits,
-        ).expand_kwargs(catalog_blocks(init.output))
-        ready = complete_uploads(init.output, blocks.output, account=account, ledger_conn_id=ledger_conn_id)
-        commit = LazadaCatalogCommitOperator.partial(
-            task_id="commit",
-            map_index_template=VIDEO_LABEL,
-            max_active_tis_per_dagrun=max_parallel_videos,
-            retries=0,
-            **limits,
             **common,
-        ).expand_kwargs(ready)
-        audit = LazadaCatalogAuditSensor.partial(
+            **limits,
+        ).expand(chunk=plan.output)
+        commit = LazadaCatalogCommitOperator(task_id="commit", plan_task_id=plan.task_id, **common, **limits)
+        plan >> uploads >> commit
+        audit = LazadaCatalogAuditSensor(
             task_id="wait_for_audit",
-            map_index_template=VIDEO_LABEL,
-            deferrable=True,
+            videos=commit.output,
+            lazada_conn_id=lazada_conn_id,
             poke_interval=poke_interval,
             timeout=audit_timeout.total_seconds(),
-            **common,
-        ).expand(
-            job=videos_to_audit(
-                commit.output, plan.output["resume"], account=account, ledger_conn_id=ledger_conn_id
-            )
         )
-        attach = LazadaCatalogAttachOperator.partial(
+        attach = LazadaCatalogAttachOperator(
             task_id="attach",
-            map_index_template=VIDEO_LABEL,
+            commit_task_id=commit.task_id,
+            audit_task_id=audit.task_id,
             outlets=list(outlets),
-            max_active_tis_per_dagrun=max_parallel_videos,
-            **limits,
             **common,
-        ).expand(job=videos_to_attach(audit.output))
+            **limits,
+        )
+        audit >> attach
         report = LazadaCatalogReportOperator(task_id="report", plan_task_id=plan.task_id, **common)
         attach >> report
         catalog_verdict(report.output, fail_on_video_errors)

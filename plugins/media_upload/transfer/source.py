@@ -1,6 +1,8 @@
-"""Sources as Airflow's ``ObjectStoragePath``: local paths, ``file://``, ``s3://``, ``gs://``, ``http(s)://``.
+"""Sources: local paths and ``file://`` read directly, ``s3://``, ``gs://``, ``http(s)://`` through Airflow's
+``ObjectStoragePath``.
 
-Every read is a byte range, so memory follows the block size, never the file size.
+Every read is a byte range, so memory follows the block size, never the file size. Local files are read
+with ``os.pread`` and never load fsspec: a chunk task that only reads a local file starts faster.
 """
 
 from __future__ import annotations
@@ -9,19 +11,27 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
-from airflow.sdk import ObjectStoragePath
-
+from media_upload.transfer.errors import SourceError
 from media_upload.transfer.media import MediaInfo, NotAVideoError, probe_media
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+
+__all__ = [
+    "SourceError",
+    "SourceInfo",
+    "inspect_source",
+    "read_range",
+    "sha256_of",
+    "source_path",
+    "source_size",
+]
 
 _HEADER_READ = 64 * 1024
 _HASH_CHUNK = 4 * 1024 * 1024
-
-
-class SourceError(ValueError):
-    """The source cannot be uploaded as it is; the message names it, the value and the limit."""
 
 
 @dataclass(frozen=True)
@@ -32,65 +42,69 @@ class SourceInfo:
     media: MediaInfo
 
 
-def source_path(source: str) -> ObjectStoragePath:
-    """An ``ObjectStoragePath`` for a URL, or for a local path (``~`` expanded, made absolute)."""
+def _local(source: str) -> str | None:
+    """The absolute local path of ``source``, or None when it is a URL of another filesystem."""
     text = str(source).strip()
     if not text:
         raise SourceError("no source given: expected a local path or a URL")
+    if text.startswith("file://"):
+        return unquote(urlsplit(text).path)
     if "://" in text:
-        try:
-            return ObjectStoragePath(text)
-        except ValueError as exc:  # fsspec knows no filesystem for the scheme
-            raise SourceError(
-                f"{text}: {exc}; expected a local path or a file://, s3://, gs:// or http(s):// URL"
-            ) from None
-    return ObjectStoragePath(os.path.abspath(os.path.expanduser(text)))
+        return None
+    return os.path.abspath(os.path.expanduser(text))
 
 
-def source_name(path: ObjectStoragePath) -> str:
-    """The file name a platform is told about: the last segment of the path, without a query."""
-    return PurePosixPath(urlsplit(str(path)).path).name or "video.mp4"
+def source_path(source: str) -> ObjectStoragePath:
+    """An ``ObjectStoragePath`` for a URL, or for a local path (``~`` expanded, made absolute)."""
+    from airflow.sdk import ObjectStoragePath
 
-
-def inspect_source(source: str, *, max_bytes: int, platform: str) -> SourceInfo:
-    """Check that ``source`` exists, holds 1 to ``max_bytes - 1`` bytes and is an MP4/MOV video.
-
-    Reads only box headers; raises :class:`SourceError` with a message naming the file and the limit.
-    """
-    path = source_path(source)
+    local = _local(source)
+    if local is not None:
+        return ObjectStoragePath(local)
     try:
-        exists = path.exists()
+        return ObjectStoragePath(str(source).strip())
+    except ValueError as exc:  # fsspec knows no filesystem for the scheme
+        raise SourceError(
+            f"{source}: {exc}; expected a local path or a file://, s3://, gs:// or http(s):// URL"
+        ) from None
+
+
+def source_name(source: str) -> str:
+    """The file name a platform is told about: the last segment of the path, without a query."""
+    return PurePosixPath(urlsplit(str(source)).path).name or "video.mp4"
+
+
+def source_size(source: str) -> int:
+    """The size in bytes; :class:`SourceError` naming the source when it is missing or unreachable."""
+    local = _local(source)
+    try:
+        if local is not None:
+            if not os.path.isfile(local):
+                raise SourceError(f"{source}: no such file")
+            return os.stat(local).st_size
+        path = source_path(source)
+        if not path.exists() or path.is_dir():
+            raise SourceError(f"{source}: no such file")
+        return int(path.stat().st_size)
+    except SourceError:
+        raise
     except Exception as exc:
         raise SourceError(f"{source}: cannot be reached ({type(exc).__name__}: {exc})") from None
-    if not exists or path.is_dir():
-        raise SourceError(f"{source}: no such file")
-    size = int(path.stat().st_size)
-    if size == 0:
-        raise SourceError(f"{source} is empty (0 bytes); {platform} needs 1 to {max_bytes - 1:,} bytes")
-    if size >= max_bytes:
-        raise SourceError(
-            f"{source} is {size:,} bytes; {platform} takes files under {max_bytes:,} bytes "
-            f"(at most {max_bytes - 1:,})"
-        )
-    with path.open("rb", block_size=_HEADER_READ) as handle:
-
-        def read(offset: int, length: int) -> bytes:
-            handle.seek(offset)
-            return handle.read(length)
-
-        try:
-            media = probe_media(read, size, name=str(source))
-        except NotAVideoError as exc:
-            raise SourceError(str(exc)) from None
-    return SourceInfo(str(path), source_name(path), size, media)
 
 
 def read_range(source: str, offset: int, length: int) -> bytes:
     """Exactly ``length`` bytes at ``offset``; a short read means the source changed or was truncated."""
-    path = source_path(source)
-    with path.open("rb", block_size=max(length, 1)) as handle:
-        handle.seek(offset)
-        data = handle.read(length)
+    local = _local(source)
+    if local is not None:
+        descriptor = os.open(local, os.O_RDONLY)
+        try:
+            data = os.pread(descriptor, length, offset)
+        finally:
+            os.close(descriptor)
+    else:
+        with source_path(source).open("rb", block_size=max(length, 1)) as handle:
+            handle.seek(offset)
+            data = handle.read(length)
     if len(data) != length:
         raise SourceError(
             f"{source}: expected {length} bytes at offset {offset} but read {len(data)}; "
@@ -99,27 +113,55 @@ def read_range(source: str, offset: int, length: int) -> bytes:
     return data
 
 
-def read_planned_range(source: str, offset: int, length: int, planned_size: int | None) -> bytes:
-    """:func:`read_range`, after checking the source still has the size its upload was planned for."""
-    if planned_size is not None:
-        size = int(source_path(source).stat().st_size)
-        if size != planned_size:
-            raise SourceError(
-                f"{source} is now {size:,} bytes but the upload was planned for {planned_size:,}; "
-                "it changed during the upload, so upload it again from the start"
+def inspect_source(source: str, *, max_bytes: int, platform: str) -> SourceInfo:
+    """Check that ``source`` exists, holds 1 to ``max_bytes - 1`` bytes and is an MP4/MOV video.
+
+    Reads only box headers; raises :class:`SourceError` with a message naming the file and the limit.
+    """
+    size = source_size(source)
+    if size == 0:
+        raise SourceError(f"{source} is empty (0 bytes); {platform} needs 1 to {max_bytes - 1:,} bytes")
+    if size >= max_bytes:
+        raise SourceError(
+            f"{source} is {size:,} bytes; {platform} takes files under {max_bytes:,} bytes "
+            f"(at most {max_bytes - 1:,})"
+        )
+
+    local = _local(source)
+    try:
+        if local is not None:
+            media = probe_media(
+                lambda offset, length: read_range(local, offset, min(length, size - offset)),
+                size,
+                name=str(source),
             )
-    return read_range(source, offset, length)
+        else:
+            with source_path(source).open("rb", block_size=_HEADER_READ) as handle:  # one handle, small reads
+
+                def read(offset: int, length: int) -> bytes:
+                    handle.seek(offset)
+                    return bytes(handle.read(length))
+
+                media = probe_media(read, size, name=str(source))
+    except NotAVideoError as exc:
+        raise SourceError(str(exc)) from None
+    uri = local if local is not None else str(source).strip()
+    return SourceInfo(uri, source_name(uri), size, media)
 
 
-def file_digest(source: str, algorithm: str) -> Any:
-    """A ``hashlib`` digest of the whole source, read in 4 MiB chunks."""
-    digest = hashlib.new(algorithm)
-    with source_path(source).open("rb", block_size=_HASH_CHUNK) as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest
+def file_digests(source: str, *algorithms: str) -> dict[str, Any]:
+    """``hashlib`` digests of the whole source, all from one read in 4 MiB ranges."""
+    digests = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
+    size, offset = source_size(source), 0
+    while offset < size:
+        length = min(_HASH_CHUNK, size - offset)
+        data = read_range(source, offset, length)
+        for digest in digests.values():
+            digest.update(data)
+        offset += length
+    return digests
 
 
 def sha256_of(source: str) -> str:
     """The content hash the upload ledger is keyed by."""
-    return str(file_digest(source, "sha256").hexdigest())
+    return str(file_digests(source, "sha256")["sha256"].hexdigest())

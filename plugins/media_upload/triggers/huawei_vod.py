@@ -6,15 +6,10 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+from media_upload.hooks import HUAWEI_VOD_CONN_ID
 from media_upload.hooks.huawei_vod import HuaweiVodError, HuaweiVodHook, is_retryable
-from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES
+from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, play_url
 from media_upload.triggers.base import PollingTrigger
-
-
-def play_url(info: dict[str, Any]) -> str | None:
-    """The first play URL of an ``AssetInfo``, if it has any."""
-    plays = info.get("play_info_array") or []
-    return plays[0].get("url") if plays else None
 
 
 class HuaweiVodAssetTrigger(PollingTrigger):
@@ -28,7 +23,7 @@ class HuaweiVodAssetTrigger(PollingTrigger):
         self,
         asset_id: str,
         ready_statuses: Sequence[str],
-        huawei_vod_conn_id: str = HuaweiVodHook.default_conn_name,
+        huawei_vod_conn_id: str = HUAWEI_VOD_CONN_ID,
         poll_interval: float = 30.0,
         max_consecutive_errors: int = 5,
         first_poll_interval: float = 2.0,

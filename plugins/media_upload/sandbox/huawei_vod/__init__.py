@@ -27,7 +27,7 @@ class HuaweiVodSandbox:
     ) -> None:
         self.backend = HuaweiVodBackend(config, clock)
         self.config = self.backend.config
-        self._server = SandboxServer(create_app(self.backend), host, port, log_level)
+        self._server = SandboxServer(create_app(self.backend), host, port, log_level, self.config.link)
 
     def start(self) -> HuaweiVodSandbox:
         self.backend.public_url = self._server.start()

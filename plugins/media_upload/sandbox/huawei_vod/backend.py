@@ -49,6 +49,7 @@ from media_upload.sandbox.huawei_vod.errors import (
     illegal_parameter,
     signature_expired,
 )
+from media_upload.sandbox.link import LinkModel
 from media_upload.transfer.media import NotAVideoError, probe_file
 
 #: Title markers that decide an asset's fate deterministically (tests and demos).
@@ -81,6 +82,13 @@ class HuaweiVodSandboxConfig:
     auth_token: str | None = None
     #: Category ids CreateAsset accepts besides ``-1`` (the preset "Other").
     category_ids: tuple[int, ...] = (0, 1, 2, 3)
+    #: The link model: MB/s per connection (0: unlimited) and round-trip milliseconds.
+    bandwidth_per_connection: float = 0.0
+    latency_ms: float = 0.0
+
+    @property
+    def link(self) -> LinkModel:
+        return LinkModel(self.bandwidth_per_connection, self.latency_ms)
 
     @property
     def bucket(self) -> str:

@@ -31,7 +31,7 @@ class LazadaSandbox:
     ) -> None:
         self.backend = LazadaBackend(config, clock)
         self.config = self.backend.config
-        self._server = SandboxServer(create_app(self.backend), host, port, log_level)
+        self._server = SandboxServer(create_app(self.backend), host, port, log_level, self.config.link)
 
     def start(self) -> LazadaSandbox:
         self.backend.public_url = self._server.start()

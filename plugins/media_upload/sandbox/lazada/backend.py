@@ -49,6 +49,7 @@ from media_upload.sandbox.lazada.errors import (
     missing_parameter,
     product_error,
 )
+from media_upload.sandbox.link import LinkModel
 from media_upload.transfer.media import NotAVideoError, probe_file
 
 #: Title markers that decide a video's fate deterministically (tests and demos).
@@ -88,6 +89,13 @@ class LazadaSandboxConfig:
     strict_cover: bool = False
     #: Smallest accepted non-last block; 0 accepts any non-empty block (Lazada publishes no minimum).
     min_block_bytes: int = 0
+    #: The link model: MB/s per connection (0: unlimited) and round-trip milliseconds.
+    bandwidth_per_connection: float = 0.0
+    latency_ms: float = 0.0
+
+    @property
+    def link(self) -> LinkModel:
+        return LinkModel(self.bandwidth_per_connection, self.latency_ms)
 
 
 @dataclass(frozen=True)

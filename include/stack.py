@@ -1,0 +1,443 @@
+"""A real Airflow deployment on this machine: every component its own process, PostgreSQL underneath.
+
+``make stack``, ``make stack-demo``, ``make airflow`` and the benchmarks start Airflow the way a team
+runs it, not inside ``airflow dags test``: ``airflow db migrate``, then the api-server, scheduler,
+dag-processor and triggerer as separate processes, with LocalExecutor or CeleryExecutor (Redis broker,
+``airflow celery worker`` processes). The emulators run as ``media-sandbox`` processes, the connections
+point at them through ``AIRFLOW_CONN_*`` variables every component shares, and the upload ledger lives in
+the same PostgreSQL database.
+
+>>> with LocalStack(home, executor="LocalExecutor") as stack:
+...     run = stack.trigger("lazada_product_video", conf)
+...     stack.wait(run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+POSTGRES = "postgres@127.0.0.1:5432"
+REDIS = "redis://127.0.0.1:6379"
+USER, PASSWORD = "admin", "admin"
+FINAL_RUN_STATES = ("success", "failed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def ensure_services(redis: bool) -> None:
+    """Start the machine's PostgreSQL (and Redis) if they are not answering; fail loudly if they won't."""
+    import psycopg2
+
+    def postgres_up() -> bool:
+        try:
+            psycopg2.connect(f"postgresql://{POSTGRES}/postgres", connect_timeout=3).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
+
+    if not postgres_up():
+        for version in sorted(Path("/etc/postgresql").glob("*")):
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version.name, "main", "start"],
+                capture_output=True,
+            )
+        if not postgres_up():
+            raise RuntimeError(f"PostgreSQL does not answer on {POSTGRES} and could not be started")
+    if redis and not _redis_up():
+        subprocess.run(
+            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "",
+             "--appendonly", "no"],
+            capture_output=True,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not _redis_up():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Redis does not answer on {REDIS} and could not be started")
+            time.sleep(0.2)
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def recreate_database(name: str) -> str:
+    """An empty PostgreSQL database ``name``; returns its SQLAlchemy URL."""
+    import psycopg2
+
+    admin = psycopg2.connect(f"postgresql://{POSTGRES}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return f"postgresql+psycopg2://{POSTGRES}/{name}"
+
+
+@dataclass
+class Sandbox:
+    """A ``media-sandbox`` emulator process and the connection that reaches it."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    connection: dict[str, Any]
+
+
+@dataclass
+class LocalStack:
+    """Airflow's components as processes on this machine; see the module docstring.
+
+    :param home: ``AIRFLOW_HOME`` (created; logs of every component under ``home/logs``).
+    :param executor: ``LocalExecutor`` or ``CeleryExecutor``.
+    :param workers: Celery worker processes (CeleryExecutor only).
+    :param database: the PostgreSQL database to (re)create for metadata and ledger.
+    :param sandboxes: emulators to start: ``{"lazada": ["--audit-seconds", "6"], "huawei-vod": [...]}``.
+    :param env: extra environment for every component (``AIRFLOW__...`` settings, connections).
+    """
+
+    home: Path
+    executor: str = "LocalExecutor"
+    workers: int = 2
+    database: str = "airflow_stack"
+    sandboxes: Mapping[str, list[str]] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    api_port: int = 0
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    running_sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    _token: str | None = None
+
+    # ------------------------------------------------------------------ set-up
+
+    def __post_init__(self) -> None:
+        self.home = Path(self.home).resolve()
+        self.api_port = self.api_port or free_port()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def celery(self) -> bool:
+        return self.executor == "CeleryExecutor"
+
+    def environment(self) -> dict[str, str]:
+        """What every component shares: one config, one database, one set of keys and connections."""
+        sql = f"postgresql+psycopg2://{POSTGRES}/{self.database}"
+        keys_file = self.home / "keys.json"
+        if not keys_file.exists():
+            keys = {
+                "fernet": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+                "secret": secrets.token_hex(16),
+                "jwt": secrets.token_hex(16),
+            }
+            keys_file.write_text(json.dumps(keys))
+        keys = json.loads(keys_file.read_text())
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet"],
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api_url}/execution/",
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__BASE_URL": self.api_url,
+            "AIRFLOW__API__SECRET_KEY": keys["secret"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER": f"postgres://{POSTGRES}/{self.database}",
+        }
+        if self.celery:
+            env.update(
+                AIRFLOW__CELERY__BROKER_URL=f"{REDIS}/0",
+                AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql://{POSTGRES}/{self.database}",
+            )
+        for sandbox in self.running_sandboxes.values():
+            variable = {
+                "lazada": "AIRFLOW_CONN_LAZADA_DEFAULT",
+                "huawei-vod": "AIRFLOW_CONN_HUAWEI_VOD_DEFAULT",
+            }
+            env[variable[sandbox.name]] = json.dumps(sandbox.connection)
+        env.update(self.env)
+        return env
+
+    def _log(self, name: str) -> Any:
+        (self.home / "logs").mkdir(parents=True, exist_ok=True)
+        return (self.home / "logs" / f"{name}.log").open("wb")
+
+    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        process = subprocess.Popen(
+            command,
+            env=self.environment(),
+            stdout=self._log(name),
+            stderr=subprocess.STDOUT,
+            cwd=self.home,
+            start_new_session=True,  # its own process group: stopped with every child it forks
+        )
+        self.processes[name] = process
+        return process
+
+    def start_sandbox(self, name: str, arguments: list[str]) -> Sandbox:
+        """Start ``media-sandbox NAME`` on a free port and read its connection from its banner."""
+        port = free_port()
+        data = self.home / "sandbox" / name
+        data.mkdir(parents=True, exist_ok=True)
+        command = [str(BIN / "media-sandbox"), name, "--port", str(port), "--data-dir", str(data), *arguments]
+        process = self._spawn(f"sandbox-{name}", command)
+        log = self.home / "logs" / f"sandbox-{name}.log"
+        deadline = time.monotonic() + 30
+        while True:
+            text = log.read_text(errors="replace") if log.exists() else ""
+            line = next((line for line in text.splitlines() if line.startswith("export AIRFLOW_CONN_")), None)
+            if line:
+                connection = json.loads(line.split("=", 1)[1].strip("'"))
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"media-sandbox {name} did not start; see {log}")
+            time.sleep(0.1)
+        sandbox = Sandbox(name, process, f"http://127.0.0.1:{port}", connection)
+        self.running_sandboxes[name] = sandbox
+        return sandbox
+
+    def start(self, timeout: float = 240) -> LocalStack:
+        """Database, emulators, then the Airflow components; returns once the API answers."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        ensure_services(redis=self.celery)
+        recreate_database(self.database)
+        (self.home / "passwords.json").write_text(json.dumps({USER: PASSWORD}))
+        for name, arguments in self.sandboxes.items():
+            self.start_sandbox(name, arguments)
+        migrate = subprocess.run(
+            [str(BIN / "airflow"), "db", "migrate"],
+            env=self.environment(),
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+        )
+        if migrate.returncode != 0:
+            raise RuntimeError(
+                f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}"
+            )
+        airflow = str(BIN / "airflow")
+        self._spawn("api-server", [airflow, "api-server", "--port", str(self.api_port), "--workers", "1"])
+        self._spawn("scheduler", [airflow, "scheduler"])
+        self._spawn("dag-processor", [airflow, "dag-processor"])
+        self._spawn("triggerer", [airflow, "triggerer"])
+        if self.celery:
+            for number in range(1, self.workers + 1):
+                self._spawn(
+                    f"worker-{number}",
+                    [
+                        airflow,
+                        "celery",
+                        "worker",
+                        "--celery-hostname",
+                        f"worker{number}@%h",
+                        "--concurrency",
+                        "8",
+                    ],
+                )
+        self._wait_for_api(timeout)
+        return self
+
+    def _wait_for_api(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{name} exited with {process.returncode}; see {self.home}/logs/{name}.log"
+                    )
+            try:
+                if requests.get(f"{self.api_url}/api/v2/monitor/health", timeout=5).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the api-server did not answer within {timeout:.0f} s; see {self.home}/logs")
+
+    def stop(self) -> None:
+        """SIGTERM every component's process group, then SIGKILL what is left after a grace period."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        self.processes.clear()
+
+    def __enter__(self) -> LocalStack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --------------------------------------------------------------------- REST
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            response = requests.post(
+                f"{self.api_url}/auth/token", json={"username": USER, "password": PASSWORD}, timeout=30
+            )
+            response.raise_for_status()
+            self._token = str(response.json()["access_token"])
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(
+            method,
+            f"{self.api_url}/api/v2{path}",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=60,
+            **kwargs,
+        )
+        if not response.ok:
+            raise RuntimeError(f"{method} {path}: HTTP {response.status_code} {response.text[:500]}")
+        return response.json() if response.content else None
+
+    def wait_for_dags(self, *dag_ids: str, timeout: float = 180) -> None:
+        """Until the dag-processor has parsed every DAG named; unpauses them."""
+        deadline = time.monotonic() + timeout
+        for dag_id in dag_ids:
+            while True:
+                try:
+                    self.api("GET", f"/dags/{dag_id}")
+                    break
+                except RuntimeError:
+                    if time.monotonic() > deadline:
+                        errors = self.api("GET", "/importErrors")
+                        raise RuntimeError(
+                            f"DAG {dag_id} was not parsed in time; import errors: {errors}"
+                        ) from None
+                    time.sleep(1)
+            self.api("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Trigger a run now; returns its run id."""
+        run = self.api(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": dict(conf or {})}
+        )
+        return str(run["dag_run_id"])
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 900) -> dict[str, Any]:
+        """Poll the run until it succeeds or fails; returns the run as the API describes it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.run(dag_id, run_id)
+            if run["state"] in FINAL_RUN_STATES:
+                return run
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} is still {run['state']} after {timeout:.0f} s")
+            time.sleep(0.5)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.api(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                params={"limit": 100, "offset": len(found)},
+            )
+            found += page["task_instances"]
+            if len(found) >= page["total_entries"] or not page["task_instances"]:
+                return found
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+@contextmanager
+def running(**options: Any) -> Iterator[LocalStack]:
+    with LocalStack(**options) as stack:
+        yield stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, default=ROOT / ".airflow-stack")
+    parser.add_argument("--executor", choices=["LocalExecutor", "CeleryExecutor"], default="CeleryExecutor")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args(argv)
+    stack = LocalStack(
+        args.home,
+        executor=args.executor,
+        workers=args.workers,
+        api_port=args.port,
+        sandboxes={"lazada": [], "huawei-vod": []},
+    )
+    stop = False
+
+    def request_stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    with stack:
+        print(f"Airflow at {stack.api_url} (login {USER} / {PASSWORD}); Ctrl-C stops everything", flush=True)
+        while not stop:
+            time.sleep(0.5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

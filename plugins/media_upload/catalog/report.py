@@ -1,0 +1,177 @@
+"""The end of a catalog run: its summary (XCom, CSV, log table), the verdict, and the next batch."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import conf, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from media_upload.catalog.plan import PLATFORM
+from media_upload.ledger import ATTACHED, AUDITED, COMMIT_UNKNOWN, COMMITTED, PLANNED, UPLOADING, LedgerEntry
+from media_upload.operators.lazada import LazadaBaseOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+COLUMNS = ["line", "product", "state", "video_id", "bytes", "reason"]
+#: What a video left short of ``attached`` at the end of a run means, when the ledger gives no reason.
+UNFINISHED = {
+    PLANNED: "nothing was uploaded; the next run starts it",
+    UPLOADING: "not every block went up; the next run resumes the upload",
+    COMMIT_UNKNOWN: "the commit's answer was lost; the next run asks Lazada what happened",
+    COMMITTED: "the audit did not end during this run; the next run waits for it again",
+    AUDITED: "audited but not on its product; the next run attaches it",
+}
+
+
+def summarize(
+    report: dict[str, Any], jobs: Sequence[dict[str, Any]], entries: Sequence[LedgerEntry], seconds: float
+) -> dict[str, Any]:
+    """Counts and one line per manifest row, from the plan's report and the ledger rows of the run."""
+    by_product = {entry.product: entry for entry in entries if entry.platform == PLATFORM}
+    rows: list[dict[str, Any]] = []
+    for job in jobs:
+        entry = by_product.get(job["product"])
+        state = entry.state if entry else PLANNED
+        uploaded = bool(
+            entry
+            and entry.video_id
+            and not job.get("video_id")
+            and not (job.get("details") or {}).get("follows")
+        )
+        rows.append(
+            {
+                "line": job.get("line") or "",
+                "product": job.get("label") or job["product"],
+                "state": state,
+                "video_id": (entry.video_id if entry else None) or "",
+                "bytes": job["size"] if uploaded else 0,
+                "reason": (entry.reason if entry else None) or UNFINISHED.get(state, ""),
+            }
+        )
+    rows += [
+        {
+            "line": skip["line"],
+            "product": skip["label"],
+            "state": "skipped",
+            "video_id": "",
+            "bytes": 0,
+            "reason": skip["reason"],
+        }
+        for skip in report["skipped"]
+    ]
+    rows += [
+        {
+            "line": bad["line"],
+            "product": "",
+            "state": "invalid",
+            "video_id": "",
+            "bytes": 0,
+            "reason": f"{bad['field']}: {bad['reason']}",
+        }
+        for bad in report["invalid"]
+    ]
+    rows += [
+        {"line": line, "product": "", "state": "deferred", "video_id": "", "bytes": 0, "reason": "next batch"}
+        for line in report["deferred_lines"]
+    ]
+    rows.sort(key=lambda row: (int(row["line"]) if str(row["line"]).isdigit() else 0, row["product"]))
+    byte_count = sum(int(row["bytes"]) for row in rows)
+    seconds = max(seconds, 0.001)
+    return {
+        "manifest": report["manifest"],
+        "uploaded": sum(1 for row in rows if row["bytes"]),
+        "attached": sum(row["state"] == ATTACHED for row in rows),
+        "skipped": len(report["skipped"]),
+        "failed": sum(row["state"] not in (ATTACHED, "skipped", "invalid", "deferred") for row in rows),
+        "invalid": len(report["invalid"]),
+        "deferred": len(report["deferred_lines"]),
+        "bytes_uploaded": byte_count,
+        "seconds": round(seconds, 1),
+        "bytes_per_second": round(byte_count / seconds),
+        "rows": rows,
+    }
+
+
+def table(summary: dict[str, Any]) -> str:
+    head = (
+        f"uploaded {summary['uploaded']}, attached {summary['attached']}, skipped {summary['skipped']}, "
+        f"failed {summary['failed']}, bad rows {summary['invalid']}, next batch {summary['deferred']}; "
+        f"{summary['bytes_uploaded']:,} bytes in {summary['seconds']} s ({summary['bytes_per_second']:,} B/s)"
+    )
+    lines = [head, f"{'line':>5}  {'product':<28} {'state':<15} {'video id':<12} reason"]
+    lines += [
+        f"{row['line']!s:>5}  {row['product']!s:<28} {row['state']:<15} {row['video_id']!s:<12} {row['reason']}"
+        for row in summary["rows"]
+    ]
+    return "\n".join(lines)
+
+
+class LazadaCatalogReportOperator(LazadaBaseOperator):
+    """The run's summary: an XCom, a CSV under the run's log folder and a table in the task log.
+
+    :param plan_task_id: task id of the plan step (its ``report`` and ``jobs`` XComs).
+    """
+
+    def __init__(self, *, plan_task_id: str, **kwargs: Any) -> None:
+        kwargs.setdefault("trigger_rule", "all_done")
+        super().__init__(**kwargs)
+        self.plan_task_id = plan_task_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ti, run_id = context["ti"], context["run_id"]
+        report = ti.xcom_pull(task_ids=self.plan_task_id, key="report")
+        if not report:
+            raise AirflowFailException("The plan step did not run, so there is nothing to report")
+        jobs = ti.xcom_pull(task_ids=self.plan_task_id, key="jobs") or []
+        started = context["dag_run"].start_date or datetime.now(UTC)
+        entries = [
+            self.ledger.get(PLATFORM, self.seller, job["product"], job["content_sha256"]) for job in jobs
+        ]
+        summary = summarize(
+            report, jobs, [e for e in entries if e], (datetime.now(UTC) - started).total_seconds()
+        )
+        summary["run_id"] = run_id
+        summary["csv"] = str(self._write_csv(context, summary["rows"]))
+        self.log.info("Catalog run summary\n%s", table(summary))
+        return summary
+
+    def _write_csv(self, context: Context, rows: list[dict[str, Any]]) -> Path:
+        folder = (
+            Path(conf.get("logging", "base_log_folder"))
+            / f"dag_id={context['dag'].dag_id}"
+            / f"run_id={context['run_id']}"
+        )
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "catalog-summary.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        return path
+
+
+@task
+def catalog_verdict(summary: dict[str, Any], fail_on_video_errors: bool | str = True) -> None:
+    """Fail the run when a video failed (the summary lists which and why), unless told otherwise."""
+    strict = str(fail_on_video_errors).lower() in ("true", "1", "yes")
+    if summary["failed"] and strict:
+        failures = [
+            f"line {row['line']} {row['product']}: {row['state']}: {row['reason']}"
+            for row in summary["rows"]
+            if row["state"] not in (ATTACHED, "skipped", "invalid", "deferred")
+        ]
+        raise AirflowFailException(f"{summary['failed']} video(s) failed:\n" + "\n".join(failures))
+
+
+@task
+def next_batch_conf(report: dict[str, Any], manifest: str, block_size: Any) -> dict[str, Any]:
+    """The conf of the run that takes the rows this batch left; skipped when nothing is left."""
+    if report.get("next_after_line") is None:
+        raise AirflowSkipException("The whole manifest fitted in this run")
+    return {"manifest": manifest, "block_size": int(block_size or 0), "after_line": report["next_after_line"]}

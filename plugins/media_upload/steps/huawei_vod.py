@@ -1,0 +1,307 @@
+"""The Huawei Cloud VOD upload steps, each reading the ledger before it calls VOD or OBS.
+
+``begin`` (CreateAsset and the OBS initiate, or resume, or reuse) → ``send`` (one signed OBS part PUT per
+block, several at once) → ``finish`` (OBS complete, then ConfirmAssetUpload ``CREATED``; when an answer is
+lost, VOD and OBS are asked what happened: the asset's status and the upload's parts tell). The asset id
+is the "video id" of the ledger, the OBS upload id its upload id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from media_upload.hooks.huawei_vod import (
+    HuaweiVodApiError,
+    HuaweiVodError,
+    HuaweiVodHook,
+    HuaweiVodTransportError,
+    UploadedPart,
+)
+from media_upload.ledger import (
+    COMMIT_UNKNOWN,
+    COMMITTED,
+    FAILED,
+    HAS_VIDEO,
+    NEEDS_ATTENTION,
+    PLANNED,
+    REJECTED,
+    UPLOADING,
+    LedgerEntry,
+    now,
+)
+from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES
+from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
+from media_upload.transfer.engine import BlockTask
+from media_upload.transfer.source import read_range
+
+PLATFORM = "huawei_vod"
+#: Statuses of an asset whose upload was never confirmed.
+_UNCONFIRMED = frozenset({"CREATING", "UNCREATED"})
+
+
+class HuaweiVodSteps(PlatformSteps):
+    """The ledger-aware VOD upload steps for one project (``account``)."""
+
+    platform = PLATFORM
+    transport_error = HuaweiVodTransportError
+    api_error = HuaweiVodApiError
+    hook: HuaweiVodHook
+
+    # -------------------------------------------------------------------- begin
+
+    def begin(self, job: UploadJob, asset: Mapping[str, Any]) -> UploadJob:
+        """Create the asset and start its upload, or resume or reuse what the ledger knows.
+
+        ``asset`` holds CreateAsset's fields (``title``, ``video_name``, ``video_type``, ``auto_publish``...).
+        Returns the job with ``video_id`` (the asset id) and, for a multipart upload, ``upload_id``; its
+        ``details["confirmed"]`` is true when VOD already has the whole video.
+        """
+        entry = job.entry(self.ledger)
+        if entry.state in HAS_VIDEO and entry.video_id:
+            self.log.info(
+                "%s: VOD already has asset %s for this content (%s)", job.label, entry.video_id, entry.state
+            )
+            return self._from_entry(job, entry, confirmed=True)
+        if entry.state == REJECTED:
+            raise UploadStopped(
+                job, REJECTED, f"this content failed before ({entry.reason}); change the video"
+            )
+        if entry.state == NEEDS_ATTENTION:
+            raise UploadStopped(job, NEEDS_ATTENTION, entry.reason or "an earlier upload needs attention")
+        if entry.state == COMMIT_UNKNOWN and entry.video_id:
+            return self.reconcile(self._from_entry(job, entry))
+        if entry.state == UPLOADING and entry.video_id and entry.file_size == job.size:
+            status = str(self.hook.show_asset_meta(entry.video_id).get("status"))
+            if status == "CREATING":
+                resumed = self._from_entry(job, entry)
+                if not resumed.upload_id and resumed.details.get("mode") == "multipart":
+                    resumed = self._initiate(resumed, entry)
+                self.log.info(
+                    "%s: resuming asset %s (%d of %d part(s) acknowledged)",
+                    job.label,
+                    entry.video_id,
+                    len(self.ledger.acknowledged(PLATFORM, resumed.upload_id or "")),
+                    resumed.plan.count,
+                )
+                return resumed
+            self.log.info("%s: asset %s is %s; starting a new one", job.label, entry.video_id, status)
+        created = self.hook.create_asset(**asset)
+        target = created["target"]
+        job = job.with_(
+            video_id=str(created["asset_id"]),
+            bucket=target["bucket"],
+            object_key=target["object"],
+            upload_id=None,
+        )
+        entry = self._record(
+            entry,
+            state=UPLOADING,
+            video_id=job.video_id,
+            upload_id=None,
+            reason=None,
+            source=job.source,
+            label=job.label,
+            title=job.title,
+            block_size=job.block_size,
+            block_count=job.plan.count,
+            upload_started_at=now(),
+            details={**job.details, "bucket": job.bucket, "object_key": job.object_key},
+        )
+        self.log.info("%s: CreateAsset gave asset %s (object %s)", job.label, job.video_id, job.object_key)
+        if job.details.get("mode") == "single":
+            self._put_whole_file(job, str(created.get("video_upload_url") or ""))
+            return job
+        return self._initiate(job, entry)
+
+    def _from_entry(self, job: UploadJob, entry: LedgerEntry, confirmed: bool = False) -> UploadJob:
+        details = {**job.details, **entry.details, "confirmed": confirmed}
+        return job.with_(
+            video_id=entry.video_id,
+            upload_id=entry.upload_id,
+            block_size=entry.block_size or job.block_size,
+            bucket=details.get("bucket"),
+            object_key=details.get("object_key"),
+            details=details,
+        )
+
+    def _initiate(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        upload_id = self.hook.initiate_multipart_upload(
+            job.bucket or "", job.object_key or "", job.details["content_type"]
+        )
+        self._record(entry, upload_id=upload_id)
+        self.log.info("%s: OBS upload %s, %d part(s)", job.label, upload_id, job.plan.count)
+        return job.with_(upload_id=upload_id)
+
+    def _put_whole_file(self, job: UploadJob, url: str) -> None:
+        """The single-PUT path (files under 20 MB): the signed URL is a credential, used here and dropped."""
+        data = read_range(job.source, 0, job.size)
+        headers_md5 = job.details.get("video_md5")
+        if url:
+            self.hook.put_object(url, data, job.details["content_type"], headers_md5)
+        else:  # resumed: a fresh signed PUT for the same object
+            signed = self.hook.temp_authority(
+                "PUT",
+                job.bucket or "",
+                job.object_key or "",
+                content_type=job.details["content_type"],
+                content_md5=headers_md5,
+            )
+            self.hook.put_object(signed, data, job.details["content_type"], headers_md5)
+        self.log.info("%s: uploaded %s bytes in one PUT", job.label, f"{job.size:,}")
+
+    # --------------------------------------------------------------------- send
+
+    def send_block(self, job: UploadJob, task: BlockTask, data: bytes) -> str:
+        return self.hook.upload_part(
+            job.bucket or "", job.object_key or "", job.upload_id or "", task.block.part_number, data
+        )
+
+    def upload_gone(self, job: UploadJob, exc: BaseException) -> bool:
+        return isinstance(exc, HuaweiVodApiError) and exc.code == "NoSuchUpload"
+
+    # ------------------------------------------------------------------- finish
+
+    def finish(self, job: UploadJob, *, settle: bool = True) -> UploadJob | None:
+        """OBS complete (multipart) and ConfirmAssetUpload ``CREATED``, once: claimed in the ledger first.
+
+        With ``settle=False`` (a chunk task, right after the last part) nothing happens unless every part
+        is acknowledged, and a finish another task claimed is left to it.
+        """
+        entry = job.entry(self.ledger)
+        if entry.state in HAS_VIDEO:
+            return job.with_(details={**job.details, "confirmed": True})
+        if entry.state == COMMIT_UNKNOWN:
+            return self.reconcile(job) if settle else None
+        if entry.state not in (UPLOADING, PLANNED):
+            raise UploadStopped(
+                job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
+            )
+        parts = self._parts(job)
+        if job.details.get("mode") == "multipart" and parts is None:
+            if not settle:
+                return None
+            raise UploadStopped(
+                job, entry.state, f"OBS upload {job.upload_id} does not have all {job.plan.count} part(s)"
+            )
+        claimed = self.ledger.transition(
+            entry,
+            [UPLOADING, PLANNED],
+            state=COMMIT_UNKNOWN,
+            committed_at=now(),
+            dag_id=self.run.dag_id,
+            run_id=self.run.run_id,
+        )
+        if claimed is None:
+            return self.finish(job, settle=settle) if settle else None
+        try:
+            if parts:
+                etag = self.hook.complete_multipart_upload(
+                    job.bucket or "", job.object_key or "", job.upload_id or "", parts
+                )
+                self.log.info("%s: OBS joined %d part(s), ETag %s", job.label, len(parts), etag)
+            self.hook.confirm_asset_upload(job.video_id or "", "CREATED")
+        except HuaweiVodTransportError as exc:
+            if not exc.sent:
+                self.ledger.transition(claimed, [COMMIT_UNKNOWN], state=UPLOADING)
+                raise
+            self.log.warning("%s: an answer was lost (%s); asking VOD and OBS what happened", job.label, exc)
+            return self.reconcile(job)
+        except HuaweiVodApiError as exc:
+            if exc.code == "VOD.10126":  # already confirmed: find out how
+                return self.reconcile(job)
+            self._record(
+                claimed,
+                state=FAILED,
+                reason=f"{exc.operation} refused asset {job.video_id}: {exc.code} {exc.message}",
+            )
+            raise
+        return self._confirmed(claimed, job)
+
+    def _parts(self, job: UploadJob) -> list[UploadedPart] | None:
+        """Every part of the upload with its ETag from the ledger, or None when some are missing."""
+        if job.details.get("mode") != "multipart":
+            return []
+        acked = self.ledger.acknowledged(PLATFORM, job.upload_id or "")
+        if sorted(acked) != list(range(1, job.plan.count + 1)):
+            return None
+        return [UploadedPart(number, tag) for number, (tag, _) in sorted(acked.items())]
+
+    def _confirmed(self, entry: LedgerEntry, job: UploadJob) -> UploadJob:
+        self._record(entry, state=COMMITTED, reason=None, committed_at=entry.committed_at or now())
+        if job.upload_id:
+            self.ledger.forget_blocks(PLATFORM, job.upload_id)
+        self.log.info("%s: confirmed asset %s as uploaded", job.label, job.video_id)
+        return job.with_(details={**job.details, "confirmed": True})
+
+    def reconcile(self, job: UploadJob) -> UploadJob:
+        """Find out what a complete or confirm whose answer was lost did, from the asset's status and, for a
+        multipart upload, whether OBS still has the upload; then do what is left, once."""
+        entry = job.entry(self.ledger)
+        status = str(self.hook.show_asset_meta(job.video_id or "").get("status"))
+        if status in FAILED_ASSET_STATUSES - _UNCONFIRMED:
+            self._record(
+                entry,
+                state=REJECTED,
+                reason=f"VOD reports asset {job.video_id} as {status}",
+                finished_at=now(),
+            )
+            raise UploadStopped(job, REJECTED, f"VOD reports asset {job.video_id} as {status}")
+        if status not in _UNCONFIRMED:
+            self.log.info("%s: asset %s is %s, so the confirm went through", job.label, job.video_id, status)
+            return self._confirmed(entry, job)
+        if job.details.get("mode") == "multipart" and job.upload_id:
+            try:
+                listed = self.hook.list_parts(job.bucket or "", job.object_key or "", job.upload_id)
+            except HuaweiVodApiError as exc:
+                if exc.code != "NoSuchUpload":
+                    raise
+                listed = None  # OBS finished the upload: only the confirm is left
+            if listed is not None:
+                parts = self._parts(job)
+                if parts is None:
+                    reason = f"OBS upload {job.upload_id} is open but the ledger lacks some of its parts"
+                    self._record(entry, state=NEEDS_ATTENTION, reason=reason)
+                    raise UploadStopped(job, NEEDS_ATTENTION, reason)
+                self.hook.complete_multipart_upload(
+                    job.bucket or "", job.object_key or "", job.upload_id, parts
+                )
+        try:
+            self.hook.confirm_asset_upload(job.video_id or "", "CREATED")
+        except HuaweiVodApiError as exc:
+            if exc.code != "VOD.10126":
+                raise
+        return self._confirmed(entry, job)
+
+    # ------------------------------------------------------------------- cleanup
+
+    def give_up(self, job: UploadJob) -> bool:
+        """Cancel the asset of an upload that cannot be resumed (its row failed): abort OBS, confirm
+        ``CANCELLED``. A resumable upload is kept for the next run. Returns whether it cancelled."""
+        entry = job.entry(self.ledger)
+        if entry.state != FAILED or not entry.video_id:
+            return False
+        if entry.upload_id:
+            try:
+                self.hook.abort_multipart_upload(job.bucket or "", job.object_key or "", entry.upload_id)
+            except HuaweiVodError as exc:
+                self.log.warning("Could not abort OBS upload %s: %s", entry.upload_id, exc)
+            self.ledger.forget_blocks(PLATFORM, entry.upload_id)
+        try:
+            self.hook.confirm_asset_upload(entry.video_id, "CANCELLED")
+        except HuaweiVodApiError as exc:
+            if exc.code != "VOD.10126":
+                raise
+            return False
+        self._record(
+            entry, reason=f"{entry.reason}; asset {entry.video_id} cancelled", video_id=None, upload_id=None
+        )
+        return True
+
+
+def ready_job(job: UploadJob) -> dict[str, Any]:
+    """What the readiness sensor needs: ``{asset_id, ready_statuses}``."""
+    return {"asset_id": job.video_id, "ready_statuses": list(job.details.get("ready_statuses") or ())}
+
+
+__all__: Sequence[str] = ("PLATFORM", "HuaweiVodSteps", "ready_job")

@@ -1,0 +1,298 @@
+"""The Lazada upload steps, each reading the ledger before it calls Lazada and writing it as it learns.
+
+``begin`` (InitCreateVideo, or resume, or reuse) → ``send`` (UploadVideoBlock for a chunk's blocks) →
+``commit`` (CompleteCreateVideo, reconciled when its answer is lost) → the audit wait → ``attach``
+(UpdateProduct). The single-video operators and the catalog's batch operators both call these.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from media_upload.hooks.lazada import LazadaApiError, LazadaHook, LazadaTransportError
+from media_upload.ledger import (
+    ATTACHED,
+    AUDITED,
+    COMMIT_UNKNOWN,
+    COMMITTED,
+    FAILED,
+    HAS_VIDEO,
+    NEEDS_ATTENTION,
+    PLANNED,
+    REJECTED,
+    UPLOADING,
+    LedgerEntry,
+    now,
+)
+from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
+from media_upload.transfer.engine import BlockTask
+
+PLATFORM = "lazada"
+#: How the emulator (and, by its reading, Lazada) answers a second commit of a committed upload.
+_ALREADY_COMMITTED = re.compile(r"already committed as video (\d+)")
+#: UploadVideoBlock's answer for an upload id Lazada no longer knows.
+_EXPIRED_UPLOAD = re.compile(r"uploadId .* (does not exist|has expired)", re.IGNORECASE)
+
+
+class LazadaSteps(PlatformSteps):
+    """The ledger-aware Lazada upload steps for one account."""
+
+    platform = PLATFORM
+    transport_error = LazadaTransportError
+    api_error = LazadaApiError
+    hook: LazadaHook
+
+    # -------------------------------------------------------------------- begin
+
+    def begin(self, job: UploadJob) -> UploadJob:
+        """Start, resume or skip the upload of ``job``; the returned job has an ``upload_id`` to send
+        blocks to, or a ``video_id`` when Lazada already has this content for this product.
+
+        Raises :class:`UploadStopped` when the ledger says the content was rejected, or that what
+        happened to an earlier upload is unknown (a person must choose).
+        """
+        entry = job.entry(self.ledger)
+        if entry.state in HAS_VIDEO and entry.video_id:
+            self.log.info(
+                "%s: Lazada already has video %s for this content (%s)",
+                job.label,
+                entry.video_id,
+                entry.state,
+            )
+            return job.with_(video_id=entry.video_id, upload_id=entry.upload_id)
+        if entry.state == REJECTED:
+            raise UploadStopped(
+                job, REJECTED, f"this content was rejected before ({entry.reason}); change the video"
+            )
+        if entry.state == NEEDS_ATTENTION:
+            raise UploadStopped(job, NEEDS_ATTENTION, entry.reason or "an earlier upload needs attention")
+        if entry.state == COMMIT_UNKNOWN and entry.upload_id:
+            return self.reconcile(
+                job.with_(upload_id=entry.upload_id, block_size=entry.block_size or job.block_size)
+            )
+        twin = self._video_for_same_content(job)
+        if twin is not None:
+            self._record(
+                entry,
+                state=COMMITTED,
+                video_id=twin.video_id,
+                reason=f"reuses the video uploaded for {twin.label or twin.product}",
+            )
+            self.log.info(
+                "%s reuses video %s, uploaded for %s", job.label, twin.video_id, twin.label or twin.product
+            )
+            return job.with_(video_id=twin.video_id)
+        if entry.state == UPLOADING and entry.upload_id and entry.file_size == job.size:
+            resumed = job.with_(upload_id=entry.upload_id, block_size=entry.block_size or job.block_size)
+            acked = len(self.ledger.acknowledged(PLATFORM, entry.upload_id))
+            self.log.info(
+                "%s: resuming upload %s, %d of %d block(s) already acknowledged",
+                job.label,
+                entry.upload_id,
+                acked,
+                resumed.plan.count,
+            )
+            self._record(entry, reason=None)
+            return resumed
+        upload_id = self.hook.init_create_video(job.name, job.size)
+        if entry.upload_id:
+            self.ledger.forget_blocks(PLATFORM, entry.upload_id)
+        self._record(
+            entry,
+            state=UPLOADING,
+            upload_id=upload_id,
+            video_id=None,
+            reason=None,
+            source=job.source,
+            label=job.label,
+            title=job.title,
+            block_size=job.block_size,
+            block_count=job.plan.count,
+            upload_started_at=now(),
+        )
+        self.log.info(
+            "%s: InitCreateVideo gave upload id %s (%d block(s))", job.label, upload_id, job.plan.count
+        )
+        return job.with_(upload_id=upload_id)
+
+    def _video_for_same_content(self, job: UploadJob) -> LedgerEntry | None:
+        for other in self.ledger.with_content(PLATFORM, job.account, job.content_sha256):
+            if other.product != job.product and other.video_id and other.state in HAS_VIDEO:
+                return other
+        return None
+
+    # --------------------------------------------------------------------- send
+
+    def send_block(self, job: UploadJob, task: BlockTask, data: bytes) -> str:
+        return self.hook.upload_video_block(job.upload_id or "", task.block.number, job.plan.count, data)
+
+    def upload_gone(self, job: UploadJob, exc: BaseException) -> bool:
+        return isinstance(exc, LazadaApiError) and bool(_EXPIRED_UPLOAD.search(exc.message))
+
+    # ------------------------------------------------------------------- commit
+
+    def finish(self, job: UploadJob, *, settle: bool = True) -> UploadJob | None:
+        return self.commit(job, settle=settle)
+
+    def commit(
+        self, job: UploadJob, parts: Sequence[Mapping[str, Any]] | None = None, *, settle: bool = True
+    ) -> UploadJob | None:
+        """CompleteCreateVideo once per upload: claimed in the ledger first, reconciled if its answer is lost.
+
+        ``parts`` default to the blocks the ledger holds. With ``settle=False`` (a chunk task committing as
+        soon as the last block is in) nothing happens unless every block is acknowledged, and a commit
+        another task claimed is left to it: returns None then.
+        """
+        entry = job.entry(self.ledger)
+        if entry.state in HAS_VIDEO and entry.video_id:
+            return job.with_(video_id=entry.video_id)
+        if entry.state == COMMIT_UNKNOWN:
+            return self.reconcile(job, parts) if settle else None
+        if entry.state not in (UPLOADING, PLANNED):
+            raise UploadStopped(
+                job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
+            )
+        count = job.plan.count
+        if parts is None or sorted(int(part["partNumber"]) for part in parts) != list(range(1, count + 1)):
+            acked = self.ledger.acknowledged(PLATFORM, job.upload_id or "")
+            parts = [{"partNumber": number, "eTag": tag} for number, (tag, _) in sorted(acked.items())]
+        numbers = [int(part["partNumber"]) for part in parts]
+        if numbers != list(range(1, count + 1)):
+            if not settle:
+                return None
+            missing = sorted(set(range(1, count + 1)) - set(numbers))
+            raise UploadStopped(
+                job, entry.state, f"upload {job.upload_id} is missing block(s) {missing} of {count}"
+            )
+        claimed = self.ledger.transition(
+            entry,
+            [UPLOADING, PLANNED],
+            state=COMMIT_UNKNOWN,
+            committed_at=now(),
+            dag_id=self.run.dag_id,
+            run_id=self.run.run_id,
+        )
+        if claimed is None:  # another task claimed it first
+            return self.commit(job, parts, settle=settle) if settle else None
+        try:
+            video_id = self.hook.complete_create_video(
+                job.upload_id or "",
+                [dict(part) for part in parts],
+                job.title,
+                job.cover_url or "",
+                job.video_usage or "pro_main_video",
+            )
+        except LazadaTransportError as exc:
+            if not exc.sent:
+                self.ledger.transition(claimed, [COMMIT_UNKNOWN], state=UPLOADING)
+                raise
+            self.log.warning(
+                "%s: the answer to CompleteCreateVideo was lost (%s); asking Lazada again", job.label, exc
+            )
+            return self.reconcile(job, parts, lost=str(exc))
+        except LazadaApiError as exc:
+            adopted = _committed_video(exc)
+            if adopted:
+                return self._committed(claimed, job, adopted)
+            self._record(
+                claimed,
+                state=FAILED,
+                reason=f"CompleteCreateVideo refused upload {job.upload_id}: {exc.code} {exc.message}",
+            )
+            raise
+        return self._committed(claimed, job, video_id)
+
+    def _committed(self, entry: LedgerEntry, job: UploadJob, video_id: str) -> UploadJob:
+        self._record(
+            entry, state=COMMITTED, video_id=video_id, reason=None, committed_at=entry.committed_at or now()
+        )
+        if job.upload_id:
+            self.ledger.forget_blocks(PLATFORM, job.upload_id)
+        self.log.info("%s: upload %s is video %s", job.label, job.upload_id, video_id)
+        return job.with_(video_id=video_id)
+
+    def reconcile(
+        self, job: UploadJob, parts: Sequence[Mapping[str, Any]] | None = None, lost: str | None = None
+    ) -> UploadJob:
+        """Find out what a commit whose answer was lost did, by repeating it (as the ledger holds the parts).
+
+        A video id in the answer, as a success or as "already committed as video N", is adopted. Another
+        transport failure leaves the question open for the next try. Any other answer means it cannot be
+        known from here: the row needs attention, and nothing is uploaded again until a person decides.
+        """
+        entry = job.entry(self.ledger)
+        if parts is None:
+            acked = self.ledger.acknowledged(PLATFORM, job.upload_id or "")
+            parts = [{"partNumber": number, "eTag": tag} for number, (tag, _) in sorted(acked.items())]
+        try:
+            video_id = self.hook.complete_create_video(
+                job.upload_id or "",
+                [dict(part) for part in parts],
+                job.title,
+                job.cover_url or "",
+                job.video_usage or "pro_main_video",
+            )
+        except LazadaTransportError:
+            raise  # still no answer: the row stays commit_unknown, a retry asks again
+        except LazadaApiError as exc:
+            adopted = _committed_video(exc)
+            if adopted:
+                return self._committed(entry, job, adopted)
+            reason = (
+                f"CompleteCreateVideo of upload {job.upload_id} was sent at {entry.committed_at or '?'} and its answer "
+                f"was lost{f' ({lost})' if lost else ''}; asking again answered {exc.code}: {exc.message}, so whether "
+                f"Lazada made a video is unknown. Look in Seller Center (Media Center) for a video titled "
+                f"{job.title!r}: if it is there, record its id for this product; if not, run again with "
+                "upload_again_needs_attention to upload a new video"
+            )
+            self._record(entry, state=NEEDS_ATTENTION, reason=reason)
+            raise UploadStopped(job, NEEDS_ATTENTION, reason) from None
+        return self._committed(entry, job, video_id)
+
+    # ------------------------------------------------------------- audit, attach
+
+    def audited(self, job: UploadJob, state: str) -> None:
+        """Record the audit's end: ``AUDIT_SUCCESS`` makes the row audited, anything else rejected."""
+        entry = job.entry(self.ledger)
+        if state == "AUDIT_SUCCESS":
+            if entry.state != ATTACHED:
+                self._record(entry, state=AUDITED, reason=None)
+        else:
+            self._record(entry, state=REJECTED, reason=f"Lazada's audit ended in {state}", finished_at=now())
+
+    def attach(self, job: UploadJob) -> dict[str, Any]:
+        """UpdateProduct with the job's video on its item (found by SellerSku when no item id is given)."""
+        item_id, sku_ids = job.item_id, list(job.sku_ids)
+        if not item_id:
+            product = self.hook.find_product(job.seller_sku or "")
+            item_id = str(product["item_id"])
+            sku_ids = [
+                str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == job.seller_sku
+            ]
+        result = self.hook.set_product_video(item_id, job.video_id, sku_ids)
+        self._record(job.entry(self.ledger), state=ATTACHED, reason=None, finished_at=now())
+        return {**result, "item_id": str(item_id)}
+
+    def record(self, job: UploadJob, **changes: Any) -> LedgerEntry:
+        return self._record(job.entry(self.ledger), **changes)
+
+    def record_reuse(self, job: UploadJob, of: str) -> None:
+        """The job's product gets the video already made from the same bytes for ``of``: no upload."""
+        self.record(job, state=COMMITTED, video_id=job.video_id, reason=f"reuses the video uploaded for {of}")
+
+    def stopped_attaching(self, job: UploadJob, exc: BaseException) -> None:
+        """UpdateProduct failed: the row keeps its video (the next run attaches it), with the reason."""
+        self.record(job, reason=f"UpdateProduct failed: {exc}"[:1000])
+
+    def mark_attached(self, item_id: str, video_id: str) -> None:
+        """After an UpdateProduct made elsewhere: the ledger rows of this video for this item are attached."""
+        for entry in self.ledger.with_video(PLATFORM, self.account, video_id):
+            if entry.product in (f"item:{item_id}", "") and entry.state != ATTACHED:
+                self._record(entry, state=ATTACHED, reason=None, finished_at=now())
+
+
+def _committed_video(exc: LazadaApiError) -> str | None:
+    match = _ALREADY_COMMITTED.search(exc.message) if exc.code == "FAIL_TO_BLOCK_COMPLETE" else None
+    return match.group(1) if match else None
