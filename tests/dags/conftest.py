@@ -42,6 +42,8 @@ def create_product(seller_sku: str = "e2e-1") -> dict[str, Any]:
 
 
 def run_conf(product: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """A full ``lazada_product_video`` conf: a test run leaves its conf in the DAG object's params, so every
+    param is given each time (0 means "the default" for the sizes)."""
     return json.loads(
         json.dumps(
             {
@@ -51,6 +53,8 @@ def run_conf(product: dict[str, Any], **changes: Any) -> dict[str, Any]:
                 "item_id": product["item_id"],
                 "sku_id": product["sku_id"],
                 "block_size": 200_000,
+                "chunks": 0,
+                "blocks_in_flight": 0,
                 **changes,
             }
         )

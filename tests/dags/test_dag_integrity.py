@@ -1,80 +1,105 @@
-"""Every DAG imports cleanly, and lazada_product_video is wired as documented."""
+"""Every DAG imports cleanly, and each is wired as documented."""
 
 from __future__ import annotations
 
-from media_upload.operators.lazada import BLOCK_LABEL
+from airflow.sdk import Asset, AssetAlias
+
+from media_upload.catalog.operators import product_video_events, product_videos_asset
+from media_upload.operators.base import CHUNK_LABEL
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert {"lazada_product_video", "huawei_vod_upload"} <= set(dagbag.dags)
+    assert {
+        "lazada_product_video",
+        "huawei_vod_upload",
+        "lazada_catalog_videos",
+        "lazada_product_sync",
+    } <= set(dagbag.dags)
 
 
 def test_lazada_product_video_shape(dagbag):
     dag = dagbag.dags["lazada_product_video"]
-    assert set(dag.params) >= {"video_path", "title", "cover_url", "item_id", "sku_id"}
+    assert dag.schedule is None
+    assert set(dag.params) >= {
+        "video_path", "title", "cover_url", "item_id", "sku_id", "block_size", "chunks", "blocks_in_flight",
+    }  # fmt: skip
     assert all(dag.params.get_param(name).description for name in dag.params)
+    for name in ("block_size", "chunks", "blocks_in_flight"):  # 0 means "the default"
+        assert dag.params[name] == 0, name
+    group = "lazada_video."
     assert set(dag.task_ids) == {
-        "lazada_video.init_upload",
-        "lazada_video.upload_block",
-        "lazada_video.commit",
-        "lazada_video.wait_for_audit",
+        *(
+            group + name
+            for name in ("init_upload", "upload_chunk", "commit", "wait_for_audit", "record_audit")
+        ),
         "attach_video",
     }
-    blocks = dag.get_task("lazada_video.upload_block")
-    assert blocks.map_index_template == BLOCK_LABEL
-    assert dag.get_task("lazada_video.wait_for_audit").deferrable is True
-    assert dag.get_task("lazada_video.commit").retries == 0
-    assert dag.get_task("attach_video").upstream_task_ids == {"lazada_video.wait_for_audit"}
-    assert dag.get_task("lazada_video.commit").upstream_task_ids == {
-        "lazada_video.init_upload",
-        "lazada_video.upload_block",
-    }
+    chunks = dag.get_task(group + "upload_chunk")
+    assert chunks.is_mapped and chunks.map_index_template == CHUNK_LABEL
+    assert chunks.upstream_task_ids == {group + "init_upload"}
+    commit = dag.get_task(group + "commit")
+    assert commit.trigger_rule == "none_failed"  # no chunk task runs when Lazada already has the video
+    assert commit.upstream_task_ids == {group + "init_upload", group + "upload_chunk"}
+    assert dag.get_task(group + "wait_for_audit").deferrable is True
+    assert dag.get_task(group + "wait_for_audit").upstream_task_ids == {group + "commit"}
+    record = dag.get_task(group + "record_audit")
+    assert record.trigger_rule == "one_failed"
+    assert group + "wait_for_audit" in record.upstream_task_ids
+    assert dag.get_task("attach_video").upstream_task_ids == {group + "wait_for_audit"}
 
 
 def test_huawei_vod_upload_shape(dagbag):
     dag = dagbag.dags["huawei_vod_upload"]
-    assert set(dag.params) >= {"video_path", "title", "description", "category_id", "auto_publish"}
+    assert dag.schedule is None
+    assert set(dag.params) >= {
+        "video_path", "title", "description", "category_id", "auto_publish", "product", "part_size",
+    }  # fmt: skip
+    assert dag.params["part_size"] == 0  # 0: equal parts of at most 20 MB
     group = "huawei_vod."
     assert set(dag.task_ids) == {
         group + name
-        for name in (
-            "create_asset", "initiate_upload", "upload_part", "complete_upload",
-            "confirm_upload", "wait_until_ready", "cancel_upload",
-        )
-    }  # fmt: skip
+        for name in ("create_asset", "upload_chunk", "confirm_upload", "wait_until_ready", "cancel_upload")
+    }
+    chunks = dag.get_task(group + "upload_chunk")
+    assert chunks.is_mapped and chunks.map_index_template == CHUNK_LABEL
+    assert chunks.upstream_task_ids == {group + "create_asset"}
+    confirm = dag.get_task(group + "confirm_upload")
+    assert confirm.trigger_rule == "none_failed"  # a single PUT maps no chunk task
+    assert confirm.upstream_task_ids == {group + "create_asset", group + "upload_chunk"}
     cancel = dag.get_task(group + "cancel_upload")
     assert cancel.trigger_rule == "one_failed"
     assert cancel.upstream_task_ids == {
-        group + name
-        for name in ("create_asset", "initiate_upload", "upload_part", "complete_upload", "confirm_upload")
+        group + name for name in ("create_asset", "upload_chunk", "confirm_upload")
     }
-    assert dag.get_task(group + "complete_upload").trigger_rule == "none_failed"
-    assert dag.get_task(group + "complete_upload").retries == 0
-    assert (
-        dag.get_task(group + "upload_part").map_index_template
-        == "part {{ task.part_number }}/{{ task.part_count }}"
-    )
-    assert dag.get_task(group + "wait_until_ready").deferrable is True
+    ready = dag.get_task(group + "wait_until_ready")
+    assert ready.deferrable is True and ready.upstream_task_ids == {group + "confirm_upload"}
 
 
 def test_lazada_catalog_videos_shape(dagbag):
-    from media_upload.catalog.lazada import product_videos_asset
-
     dag = dagbag.dags["lazada_catalog_videos"]
-    assert dag.schedule == "@daily"
+    assert dag.schedule is None  # nothing runs until someone names a manifest
     assert set(dag.params) >= {"manifest", "block_size", "after_line", "fail_on_video_errors"}
-    for name in ("init_upload", "upload_block", "commit", "attach"):  # the API work; audit waits are deferred
-        task = dag.get_task(f"catalog.{name}")
-        assert task.is_mapped and task.max_active_tis_per_dagrun == 8, name
-    assert dag.get_task("catalog.wait_for_audit").partial_kwargs["deferrable"] is True
-    for name in ("catalog_blocks", "complete_uploads", "videos_to_audit", "videos_to_attach", "report"):
-        assert dag.get_task(f"catalog.{name}").trigger_rule == "all_done", name
-    assert dag.get_task("catalog.attach").partial_kwargs["outlets"] == [product_videos_asset()]
+    assert dag.params.get_param("manifest").has_value is False  # required: no default manifest to run
+    group = "catalog."
+    steps = (
+        "plan", "upload_chunk", "commit", "wait_for_audit", "attach", "report",
+        "catalog_verdict", "next_batch_conf", "next_batch",
+    )  # fmt: skip
+    assert set(dag.task_ids) == {group + name for name in steps}
+    assert [name for name in steps if dag.get_task(group + name).is_mapped] == ["upload_chunk"]
+    assert dag.get_task(group + "upload_chunk").map_index_template == CHUNK_LABEL
+    audit = dag.get_task(group + "wait_for_audit")
+    assert audit.deferrable is True and not audit.is_mapped  # one wait for the whole batch
+    for name in ("commit", "attach", "report"):  # one video's failure does not stop the others
+        assert dag.get_task(group + name).trigger_rule == "all_done", name
+    assert dag.get_task(group + "catalog_verdict").upstream_task_ids == {group + "report"}
+    assert dag.get_task(group + "next_batch").upstream_task_ids == {group + "next_batch_conf"}
+    outlets = dag.get_task(group + "attach").outlets
+    assert outlets == [product_videos_asset(), product_video_events()]
+    assert [type(outlet) for outlet in outlets] == [Asset, AssetAlias]
 
 
 def test_lazada_product_sync_is_scheduled_on_the_catalogs_asset(dagbag):
-    from media_upload.catalog.lazada import product_videos_asset
-
     dag = dagbag.dags["lazada_product_sync"]
     assert [asset.uri for asset in dag.timetable.asset_condition.objects] == [product_videos_asset().uri]

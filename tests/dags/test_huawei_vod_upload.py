@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 import requests
@@ -13,16 +14,21 @@ from airflow.models.xcom import XComModel
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
+from media_upload.hooks.huawei_vod import HuaweiVodHook
+from media_upload.ledger import COMMITTED, FAILED, UPLOADING, UploadLedger
 from media_upload.sandbox.huawei_vod import backend as vod_backend
 from tests.dags.conftest import SAMPLE
 
 MiB = 1024 * 1024
+GROUP = "huawei_vod."
 
 
 @pytest.fixture
-def sandbox(make_huawei_vod_sandbox, huawei_vod_connection, airflow_db):
+def sandbox(make_huawei_vod_sandbox, huawei_vod_connection, ledger_connection, airflow_db):
+    """An emulator, and a ledger of this test's own (emulators number their assets from the same start)."""
     sandbox = make_huawei_vod_sandbox(transcode_seconds=1)
     huawei_vod_connection(sandbox)
+    ledger_connection("sqlite")
     return sandbox
 
 
@@ -32,6 +38,15 @@ def run_output(capfd, caplog):
     return lambda: "".join(capfd.readouterr()) + caplog.text
 
 
+@pytest.fixture
+def chunk_retries_without_delay(dagbag, monkeypatch):
+    """The chunk task keeps its configured retries; only the 10 s between them is dropped. Returns them."""
+    chunks = dagbag.dags["huawei_vod_upload"].get_task(GROUP + "upload_chunk")
+    monkeypatch.setattr(chunks, "retry_delay", timedelta(0))
+    assert chunks.retries >= 1
+    return chunks.retries
+
+
 def run(dagbag, video_path, **conf):
     """One dag.test() run. Every param is given: a test run leaves its conf in the DAG object's params."""
     full = {
@@ -39,6 +54,7 @@ def run(dagbag, video_path, **conf):
         "description": "",
         "category_id": -1,
         "auto_publish": True,
+        "product": "",
         "part_size": 8 * MiB,
     }
     return dagbag.dags["huawei_vod_upload"].test(run_conf={**full, "video_path": str(video_path), **conf})
@@ -50,55 +66,190 @@ def states(dag_run) -> dict:
     }
 
 
+def chunk_states(dag_run) -> list:
+    tasks = states(dag_run)
+    return [value for (task_id, index), value in sorted(tasks.items()) if task_id == GROUP + "upload_chunk"]
+
+
 def final_xcom(dag_run) -> dict:
-    task_id = "huawei_vod.wait_until_ready"
+    task_id = GROUP + "wait_until_ready"
     return dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id)
 
 
+def md5_of(path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as handle:
+        while chunk := handle.read(MiB):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def test_small_file_single_put(dagbag, sandbox, run_output):
+    """Under 20 MB the create task PUTs the whole file: no multipart upload, no chunk task."""
     dag_run = run(dagbag, SAMPLE)
     assert dag_run.state == DagRunState.SUCCESS
     tasks = states(dag_run)
-    assert tasks[("huawei_vod.upload_part", -1)][0] == TaskInstanceState.SKIPPED
-    assert tasks[("huawei_vod.cancel_upload", -1)][0] == TaskInstanceState.SKIPPED
+    assert tasks[(GROUP + "upload_chunk", -1)][0] == TaskInstanceState.SKIPPED  # mapped over no chunk
+    assert tasks[(GROUP + "confirm_upload", -1)][0] == TaskInstanceState.SUCCESS
+    assert tasks[(GROUP + "cancel_upload", -1)][0] == TaskInstanceState.SKIPPED
     result = final_xcom(dag_run)
     assert result["status"] == "PUBLISHED" and result["play_url"].endswith("/index.mp4")
     stored = sandbox.backend.snapshot()["assets"][result["asset_id"]]["object"]
     assert stored["md5"] == hashlib.md5(SAMPLE.read_bytes()).hexdigest()
     assert requests.get(result["play_url"]).content == SAMPLE.read_bytes()
+    counts = sandbox.backend.request_counts
+    assert counts["PutObject"] == 1 and counts["ConfirmAssetUpload"] == 1
+    assert counts["InitiateMultipartUpload"] == counts["UploadPart"] == 0
     assert "[DAG TEST] running trigger in line" in run_output()
 
 
 def test_sixty_megabytes_in_eight_mib_parts(dagbag, sandbox, sample_video):
+    """Eight parts in two chunk tasks; the chunk with the last part completes and confirms, once."""
     path = sample_video(60_000_000, seed=60)
     dag_run = run(dagbag, path, part_size=8 * MiB)
     assert dag_run.state == DagRunState.SUCCESS
-    tasks = states(dag_run)
-    assert [tasks[("huawei_vod.upload_part", i)] for i in range(8)] == [
-        (TaskInstanceState.SUCCESS, f"part {i + 1}/8") for i in range(8)
+    assert chunk_states(dag_run) == [
+        (TaskInstanceState.SUCCESS, "chunk 1/2 · parts 1–4 · 34 MB"),
+        (TaskInstanceState.SUCCESS, "chunk 2/2 · parts 5–8 · 26 MB"),
     ]
-    digest = hashlib.md5()
-    with path.open("rb") as handle:
-        while chunk := handle.read(MiB):
-            digest.update(chunk)
     stored = sandbox.backend.snapshot()["assets"][final_xcom(dag_run)["asset_id"]]["object"]
-    assert (stored["size"], stored["md5"]) == (60_000_000, digest.hexdigest())
+    assert (stored["size"], stored["md5"]) == (60_000_000, md5_of(path))
+    counts = sandbox.backend.request_counts
+    assert (counts["CreateAsset"], counts["UploadPart"], counts["CompleteMultipartUpload"]) == (1, 8, 1)
+    assert counts["ConfirmAssetUpload"] == 1
 
 
-def test_a_failed_upload_is_cancelled(dagbag, sandbox, sample_video, run_output):
+def test_part_size_zero_means_equal_parts_under_twenty_megabytes(dagbag, sandbox, sample_video):
+    path = sample_video(21_000_000, seed=22)
+    dag_run = run(dagbag, path, part_size=0)
+    assert dag_run.state == DagRunState.SUCCESS
+    assert chunk_states(dag_run) == [(TaskInstanceState.SUCCESS, "chunk 1/1 · parts 1–8 · 21 MB")]
+    (upload,) = sandbox.backend.snapshot()["uploads"].values()
+    sizes = [part["size"] for part in upload["parts"].values()]
+    assert len(sizes) == 8 and max(sizes) - min(sizes) <= 1 and max(sizes) < 20 * MiB
+    stored = sandbox.backend.snapshot()["assets"][final_xcom(dag_run)["asset_id"]]["object"]
+    assert stored["md5"] == md5_of(path)
+
+
+def test_the_same_content_for_the_same_product_is_uploaded_once(dagbag, sandbox, sample_video, run_output):
+    """The ledger keys uploads by product and content: a second run creates no asset and sends nothing."""
+    path = sample_video(21_000_000, seed=23)
+    first = run(dagbag, path, product="sku-1")
+    assert first.state == DagRunState.SUCCESS
+    before = dict(sandbox.backend.request_counts)
+    run_output()
+
+    again = run(dagbag, path, product="sku-1")
+    assert again.state == DagRunState.SUCCESS
+    counts = sandbox.backend.request_counts
+    for operation in ("CreateAsset", "InitiateMultipartUpload", "UploadPart", "CompleteMultipartUpload"):
+        assert counts[operation] == before[operation], operation
+    assert counts["ConfirmAssetUpload"] == before["ConfirmAssetUpload"]
+    assert states(again)[(GROUP + "upload_chunk", -1)][0] == TaskInstanceState.SKIPPED
+    assert final_xcom(again)["asset_id"] == final_xcom(first)["asset_id"]
+    assert f"VOD already has asset {final_xcom(first)['asset_id']}" in run_output()
+    assert len(sandbox.backend.snapshot()["assets"]) == 1
+
+
+def test_a_refused_complete_fails_the_upload_and_cancels_the_asset(dagbag, sandbox, sample_video, run_output):
+    """OBS refuses the complete: the ledger row is failed (nothing left to resume), so cancel_upload aborts
+    the OBS upload and confirms the asset CANCELLED."""
     path = sample_video(21_000_000, seed=21)
-    fault = {"kind": "InvalidPart", "operation": "CompleteMultipartUpload", "count": 1}
-    requests.post(f"{sandbox.endpoint}/_sandbox/huawei-vod/faults", json=fault)
+    sandbox.backend.add_fault("InvalidPart", "CompleteMultipartUpload", 1)
     dag_run = run(dagbag, path, part_size=8 * MiB)
+    output = run_output()
     assert dag_run.state == DagRunState.FAILED
     tasks = states(dag_run)
-    assert tasks[("huawei_vod.complete_upload", -1)][0] == TaskInstanceState.FAILED
-    assert tasks[("huawei_vod.cancel_upload", -1)][0] == TaskInstanceState.SUCCESS
-    assert tasks[("huawei_vod.wait_until_ready", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
-    (asset,) = sandbox.backend.snapshot()["assets"].values()
+    assert chunk_states(dag_run) == [(TaskInstanceState.FAILED, "chunk 1/1 · parts 1–3 · 21 MB")]
+    assert dag_run.get_task_instance(GROUP + "upload_chunk", map_index=0).try_number == 1  # a refusal
+    assert tasks[(GROUP + "confirm_upload", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
+    assert tasks[(GROUP + "cancel_upload", -1)][0] == TaskInstanceState.SUCCESS
+    assert tasks[(GROUP + "wait_until_ready", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
+    snapshot = sandbox.backend.snapshot()
+    (asset,) = snapshot["assets"].values()
     assert asset["status"] == "CANCELLED" and asset["object"] is None
-    assert all(upload["state"] == "aborted" for upload in sandbox.backend.snapshot()["uploads"].values())
-    assert "CANCELLED; VOD discards what was uploaded" in run_output()
+    assert all(upload["state"] == "aborted" for upload in snapshot["uploads"].values())
+    assert snapshot["request_counts"]["CompleteMultipartUpload"] == 1  # a refused complete is not repeated
+    assert snapshot["request_counts"]["UploadPart"] == 3  # nor are the parts, on the chunk's retry
+    assert "cancelled; VOD discards what was uploaded" in output
+    entry = UploadLedger().get("huawei_vod", "huawei_vod_default", "", sha256_of(path))
+    assert entry.state == FAILED and "InvalidPart" in entry.reason and entry.video_id is None
+
+
+def test_parts_failing_past_every_retry_keep_the_asset_for_the_next_run(
+    dagbag, sandbox, sample_video, run_output, chunk_retries_without_delay, monkeypatch
+):
+    """OBS keeps failing every part (500), through the hook's attempts and the chunk task's retries: the
+    upload can still be resumed (the row stays uploading), so cancel_upload keeps the asset, and the next
+    run sends the parts to the same asset and OBS upload."""
+    monkeypatch.setitem(HuaweiVodHook.__init__.__kwdefaults__, "backoff_seconds", 0.0)  # no waits
+    attempts = HuaweiVodHook.__init__.__kwdefaults__["max_attempts"]
+    tries = chunk_retries_without_delay + 1
+    path = sample_video(21_000_000, seed=24)  # three 8 MiB parts in one chunk
+    sandbox.backend.add_fault("InternalError", "UploadPart", 3 * attempts * tries)
+    first = run(dagbag, path, part_size=8 * MiB)
+    output = run_output()
+    assert first.state == DagRunState.FAILED
+    tasks = states(first)
+    assert chunk_states(first) == [(TaskInstanceState.FAILED, "chunk 1/1 · parts 1–3 · 21 MB")]
+    assert first.get_task_instance(GROUP + "upload_chunk", map_index=0).try_number == tries
+    assert tasks[(GROUP + "confirm_upload", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
+    assert tasks[(GROUP + "cancel_upload", -1)][0] == TaskInstanceState.SUCCESS
+    cancel = first.get_task_instance(GROUP + "cancel_upload").xcom_pull(task_ids=GROUP + "cancel_upload")
+    assert cancel["cancelled"] is False
+    assert "is kept: the next run resumes its upload" in output
+    snapshot = sandbox.backend.snapshot()
+    (asset_id,) = snapshot["assets"]
+    assert snapshot["assets"][asset_id]["status"] != "CANCELLED"
+    assert snapshot["request_counts"]["UploadPart"] == 3 * attempts * tries
+    entry = UploadLedger().get("huawei_vod", "huawei_vod_default", "", sha256_of(path))
+    assert (entry.state, entry.video_id) == (UPLOADING, asset_id)
+
+    again = run(dagbag, path, part_size=8 * MiB)
+    assert again.state == DagRunState.SUCCESS
+    counts = sandbox.backend.request_counts
+    assert counts["CreateAsset"] == 1 and counts["InitiateMultipartUpload"] == 1  # resumed, not restarted
+    assert counts["UploadPart"] == 3 * attempts * tries + 3
+    assert final_xcom(again)["asset_id"] == asset_id
+    stored = sandbox.backend.snapshot()["assets"][asset_id]["object"]
+    assert (stored["size"], stored["md5"]) == (21_000_000, md5_of(path))
+
+
+def test_a_refused_part_fails_the_chunk_at_once_and_the_next_run_sends_only_the_rest(
+    dagbag, sandbox, sample_video, run_output
+):
+    """OBS refuses two of the three parts in flight (400): a retry cannot help, so the chunk fails without
+    one; the part OBS took stays acknowledged in the ledger, the asset is kept, and the next run sends
+    only the two missing parts."""
+    path = sample_video(21_000_000, seed=25)  # three 8 MiB parts, all in flight at once in one chunk
+    sandbox.backend.add_fault("InvalidPart", "UploadPart", 2)
+    first = run(dagbag, path, part_size=8 * MiB)
+    output = run_output()
+    assert first.state == DagRunState.FAILED
+    assert chunk_states(first) == [(TaskInstanceState.FAILED, "chunk 1/1 · parts 1–3 · 21 MB")]
+    assert first.get_task_instance(GROUP + "upload_chunk", map_index=0).try_number == 1
+    assert states(first)[(GROUP + "cancel_upload", -1)][0] == TaskInstanceState.SUCCESS
+    assert "is kept: the next run resumes its upload" in output
+    snapshot = sandbox.backend.snapshot()
+    (asset_id,) = snapshot["assets"]
+    (upload,) = snapshot["uploads"].values()
+    assert upload["state"] != "aborted" and len(upload["parts"]) == 1
+    entry = UploadLedger().get("huawei_vod", "huawei_vod_default", "", sha256_of(path))
+    assert entry.state == UPLOADING
+    assert len(UploadLedger().acknowledged("huawei_vod", entry.upload_id)) == 1
+
+    again = run(dagbag, path, part_size=8 * MiB)
+    assert again.state == DagRunState.SUCCESS
+    counts = sandbox.backend.request_counts
+    assert counts["UploadPart"] == 3 + 2  # only the two parts OBS did not have
+    assert counts["CreateAsset"] == 1 and final_xcom(again)["asset_id"] == asset_id
+    stored = sandbox.backend.snapshot()["assets"][asset_id]["object"]
+    assert (stored["size"], stored["md5"]) == (21_000_000, md5_of(path))
+    assert UploadLedger().get("huawei_vod", "huawei_vod_default", "", sha256_of(path)).state == COMMITTED
 
 
 def test_no_secret_or_signature_leaks(dagbag, sandbox, sample_video, run_output, monkeypatch):
@@ -124,6 +275,6 @@ def test_no_secret_or_signature_leaks(dagbag, sandbox, sample_video, run_output,
             [r.rendered_fields for r in rendered], default=str
         )
     output = run_output()
-    assert len(signatures) >= 6
+    assert len(signatures) >= 5
     secrets = [sandbox.config.sk, *signatures, *(requests.utils.unquote(s) for s in signatures)]
     assert [secret for secret in secrets if secret in output or secret in stored] == []

@@ -14,10 +14,12 @@ from airflow.utils.state import DagRunState, TaskInstanceState
 
 from media_upload.catalog.operators import product_videos_asset
 from media_upload.hooks.lazada import LazadaHook
+from media_upload.ledger import REJECTED, UploadLedger
 from media_upload.sandbox.lazada.products import sample_product_payload
 from tests.dags.conftest import PNG
 
 REPORT = "catalog.report"
+INIT = "/media/video/block/create"
 
 
 class Catalog:
@@ -88,6 +90,7 @@ def run(dagbag, manifest: str, **conf):
         "block_size": 1_000_000,
         "after_line": 0,
         "fail_on_video_errors": True,
+        "upload_again_needs_attention": False,
         **conf,
     }
     dag_run = dagbag.dags["lazada_catalog_videos"].test(run_conf=full)
@@ -113,9 +116,12 @@ def test_good_rows_attach_bad_rows_are_reported_and_one_failure_stays_alone(dagb
     catalog.add("sku-rejected", seed=9, title="Blurry [AUDIT_FAILED]")
     catalog.add("sku-missing", "gone.mp4", no_product=True)
     catalog.add("sku-twin", "sku-0.mp4")
+    catalog.add("sku-ghost", seed=11, no_product=True)  # a video, but no such product on Lazada
     dag_run, summary = run(dagbag, catalog.write(), fail_on_video_errors=False)
 
     assert dag_run.state == DagRunState.SUCCESS
+    # A rejected video fails no task: the attach step records it and goes on with the others.
+    assert [ti.task_id for ti in dag_run.get_task_instances() if ti.state == TaskInstanceState.FAILED] == []
     videos = attached_videos(sandbox)
     assert all(videos[f"sku-{n}"] for n in range(4))
     assert videos["sku-twin"] == videos["sku-0"]  # same bytes, one upload, one video
@@ -124,22 +130,31 @@ def test_good_rows_attach_bad_rows_are_reported_and_one_failure_stays_alone(dagb
         summary["uploaded"] == 5
         and summary["attached"] == 5
         and summary["failed"] == 1
-        and summary["invalid"] == 1
+        and summary["invalid"] == 2
     )
-    assert summary["bytes_uploaded"] == sum(row["bytes"] for row in summary["rows"]) > 0
+    assert summary["bytes_uploaded"] == sum(row["bytes"] for row in summary["rows"]) == 5 * 1_500_000
     states = by_state(summary)
     assert states["rejected"] == ["sku-rejected"]
-    (invalid,) = [row for row in summary["rows"] if row["state"] == "invalid"]
-    assert invalid["line"] == 7 and "gone.mp4: no such file" in invalid["reason"]
-    assert len(sandbox.backend.snapshot()["videos"]) == 5
+    (rejected,) = [row for row in summary["rows"] if row["state"] == "rejected"]
+    assert "AUDIT_FAILED" in rejected["reason"]
+    invalid = {row["line"]: row["reason"] for row in summary["rows"] if row["state"] == "invalid"}
+    assert set(invalid) == {7, 9}
+    assert "gone.mp4: no such file" in invalid[7]
+    assert invalid[9].startswith("seller_sku: sku-ghost:") and "SKU_NOT_FOUND" in invalid[9]
 
-    failed_waits = [ti for ti in dag_run.get_task_instances() if ti.state == TaskInstanceState.FAILED]
-    assert [(ti.task_id, ti.rendered_map_index) for ti in failed_waits] == [
-        ("catalog.wait_for_audit", "sku-rejected")
-    ]
+    # Every row was checked before the first upload: nothing went up for the unknown product.
+    assert sandbox.backend.request_counts[INIT] == 5
+    init_files = [e["params"].get("fileName") for e in sandbox.backend.request_log if e["api"] == INIT]
+    assert "sku-ghost.mp4" not in init_files
+    assert len(sandbox.backend.snapshot()["videos"]) == 5
+    ledger = UploadLedger()
+    (entry,) = [e for e in ledger.for_run(dag_run.run_id) if e.product == "sku:sku-rejected"]
+    assert entry.state == REJECTED
+
     with open(summary["csv"]) as handle:
         rows = list(csv.DictReader(handle))
     assert {row["product"] for row in rows} >= {"sku-0", "sku-twin", "sku-rejected"}
+    assert {row["state"] for row in rows} == {"attached", "rejected", "invalid"}
 
 
 def test_a_second_run_uploads_nothing_and_a_changed_video_goes_up_again(dagbag, sandbox, catalog):
@@ -149,16 +164,20 @@ def test_a_second_run_uploads_nothing_and_a_changed_video_goes_up_again(dagbag, 
     first, summary = run(dagbag, manifest)
     assert first.state == DagRunState.SUCCESS and summary["uploaded"] == 3
     before = attached_videos(sandbox)
+    blocks = sandbox.backend.request_counts["/media/video/block/upload"]
 
     again, summary = run(dagbag, manifest)
     assert again.state == DagRunState.SUCCESS
     assert (summary["uploaded"], summary["bytes_uploaded"], summary["skipped"]) == (0, 0, 3)
     assert all("already carries video" in row["reason"] for row in summary["rows"])
-    assert sandbox.backend.request_counts["/media/video/block/create"] == 3
+    assert sandbox.backend.request_counts[INIT] == 3
+    assert sandbox.backend.request_counts["/media/video/block/upload"] == blocks
+    assert again.get_task_instance("catalog.upload_chunk").state == TaskInstanceState.SKIPPED  # no chunk
 
     catalog.sample_video(1_500_000, seed=42, name="new.mp4").replace(catalog.folder / "sku-1.mp4")
     _, summary = run(dagbag, manifest)
     assert (summary["uploaded"], summary["skipped"]) == (1, 2)
+    assert sandbox.backend.request_counts[INIT] == 4
     after = attached_videos(sandbox)
     assert after["sku-1"] != before["sku-1"] and after["sku-0"] == before["sku-0"]
 
@@ -181,8 +200,10 @@ def test_a_failed_video_fails_the_run_but_not_the_others(dagbag, sandbox, catalo
     catalog.add("sku-bad", seed=2, title="Bad [TRANSCODE_FAILED]")
     dag_run, summary = run(dagbag, catalog.write())
     assert dag_run.state == DagRunState.FAILED
-    assert dag_run.get_task_instance("catalog.catalog_verdict").state == TaskInstanceState.FAILED
+    failed = [ti.task_id for ti in dag_run.get_task_instances() if ti.state == TaskInstanceState.FAILED]
+    assert failed == ["catalog.catalog_verdict"]  # only the verdict: every step did its work
     assert attached_videos(sandbox)["sku-ok"] and summary["failed"] == 1
+    assert by_state(summary)["rejected"] == ["sku-bad"]
 
 
 def test_a_catalog_larger_than_a_run_continues_in_the_next_batch(dagbag, sandbox, catalog, monkeypatch):
@@ -193,6 +214,7 @@ def test_a_catalog_larger_than_a_run_continues_in_the_next_batch(dagbag, sandbox
     first, summary = run(dagbag, manifest)
     assert first.state == DagRunState.SUCCESS
     assert (summary["uploaded"], summary["deferred"]) == (3, 2)
+    assert first.get_task_instance("catalog.next_batch").state == TaskInstanceState.SUCCESS
     with create_session() as session:
         queued = (
             session.query(DagRun)
@@ -209,17 +231,27 @@ def test_a_catalog_larger_than_a_run_continues_in_the_next_batch(dagbag, sandbox
         next_conf = dict(queued[0].conf)
         for stale in queued:
             session.delete(stale)
-    _, summary = run(dagbag, **next_conf)
+    second, summary = run(dagbag, **next_conf)
     assert (summary["uploaded"], summary["deferred"]) == (2, 0)
+    assert second.get_task_instance("catalog.next_batch").state == TaskInstanceState.SKIPPED
     assert all(attached_videos(sandbox).values())
+    assert sandbox.backend.request_counts[INIT] == 5
 
 
-def test_every_attached_video_is_an_asset_event_for_product_sync(dagbag, sandbox, catalog):
+def test_one_asset_event_per_run_lists_every_attached_video(dagbag, sandbox, catalog):
+    """lazada_product_sync runs once per catalog run, with every video of the run in one event; the alias
+    carries one event per video for DAGs that want them."""
     for number in range(3):
         catalog.add(f"sku-{number}", seed=number)
     catalog.add("sku-twin", "sku-0.mp4")
-    dag_run, _ = run(dagbag, catalog.write())
+    catalog.add("sku-rejected", seed=9, title="Blurry [AUDIT_FAILED]")
     asset = product_videos_asset()
+    with create_session() as session:  # the queue holds one row per (asset, DAG): start from none
+        session.query(AssetDagRunQueue).filter(
+            AssetDagRunQueue.target_dag_id == "lazada_product_sync"
+        ).delete()
+    dag_run, _ = run(dagbag, catalog.write(), fail_on_video_errors=False)
+    assert dag_run.state == DagRunState.SUCCESS
     with create_session() as session:
         model = session.query(AssetModel).filter(AssetModel.uri == asset.uri).one()
         events = (
@@ -227,16 +259,34 @@ def test_every_attached_video_is_an_asset_event_for_product_sync(dagbag, sandbox
             .filter(AssetEvent.asset_id == model.id, AssetEvent.source_run_id == dag_run.run_id)
             .all()
         )
-        extras = sorted((event.extra for event in events), key=lambda extra: extra["seller_sku"])
+        per_video = (
+            session.query(AssetModel.uri, AssetEvent.extra)
+            .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+            .filter(
+                AssetEvent.source_run_id == dag_run.run_id,
+                AssetModel.uri.like(f"{asset.uri}/%"),
+            )
+            .all()
+        )
         queued = (
             session.query(AssetDagRunQueue)
-            .filter(AssetDagRunQueue.target_dag_id == "lazada_product_sync")
+            .filter(
+                AssetDagRunQueue.target_dag_id == "lazada_product_sync",
+                AssetDagRunQueue.asset_id == model.id,
+            )
             .count()
         )
-    videos = attached_videos(sandbox)
-    assert [(e["seller_sku"], e["video_id"]) for e in extras] == sorted(videos.items())
-    assert all(len(e["content_sha256"]) == 64 and e["item_id"].isdigit() for e in extras)
-    assert queued == 1  # the scheduler would start lazada_product_sync
+    (event,) = events
+    assert event.extra["run_id"] == dag_run.run_id
+    listed = sorted(event.extra["videos"], key=lambda video: video["seller_sku"])
+    videos = {sku: video for sku, video in attached_videos(sandbox).items() if video}
+    assert [(v["seller_sku"], v["video_id"]) for v in listed] == sorted(videos.items())
+    assert "sku-rejected" not in videos
+    assert all(len(v["content_sha256"]) == 64 and v["item_id"].isdigit() for v in listed)
+    assert queued == 1  # the scheduler would start lazada_product_sync once
+
+    assert sorted(extra["seller_sku"] for _, extra in per_video) == [v["seller_sku"] for v in listed]
+    assert all(uri == f"{asset.uri}/{extra['item_id']}" for uri, extra in per_video)
 
     sync = dagbag.dags["lazada_product_sync"].get_task("sync_product_videos")
 
@@ -244,7 +294,7 @@ def test_every_attached_video_is_an_asset_event_for_product_sync(dagbag, sandbox
         def __init__(self, extra):
             self.extra = extra
 
-    synced = sync.python_callable(triggering_asset_events={asset: [Event(extra) for extra in extras]})
+    synced = sync.python_callable(triggering_asset_events={asset: [Event(e.extra) for e in events]})
     assert sorted(json.dumps(item, sort_keys=True) for item in synced) == sorted(
-        json.dumps(e, sort_keys=True) for e in extras
+        json.dumps(video, sort_keys=True) for video in listed
     )

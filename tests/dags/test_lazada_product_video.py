@@ -14,13 +14,18 @@ from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from media_upload.hooks import lazada as hook_module
+from media_upload.ledger import ATTACHED, REJECTED, UploadLedger
 from tests.dags.conftest import SAMPLE, create_product, run_conf
+
+SAMPLE_SHA256 = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
 
 
 @pytest.fixture
-def sandbox(make_lazada_sandbox, lazada_connection, airflow_db):
+def sandbox(make_lazada_sandbox, lazada_connection, ledger_connection, airflow_db):
+    """An emulator, and a ledger of this test's own (each emulator numbers its items from the same start)."""
     sandbox = make_lazada_sandbox(audit_seconds=1)
     lazada_connection(sandbox)
+    ledger_connection("sqlite")
     return sandbox
 
 
@@ -37,6 +42,10 @@ def states(dag_run) -> dict[tuple[str, int], tuple[str, str | None]]:
     }
 
 
+def ledger_row(product: dict):
+    return UploadLedger().get("lazada", "lazada_default", f"item:{product['item_id']}", SAMPLE_SHA256)
+
+
 def test_uploads_audits_and_attaches(dagbag, sandbox, run_output):
     product = create_product()
     dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product))
@@ -44,10 +53,16 @@ def test_uploads_audits_and_attaches(dagbag, sandbox, run_output):
     assert dag_run.state == DagRunState.SUCCESS
 
     tasks = states(dag_run)
-    assert [tasks[("lazada_video.upload_block", i)] for i in range(3)] == [
-        (TaskInstanceState.SUCCESS, f"block {i + 1}/3") for i in range(3)
-    ]
-    assert all(state == TaskInstanceState.SUCCESS for state, _ in tasks.values())
+    chunks = {key: value for key, value in tasks.items() if key[0] == "lazada_video.upload_chunk"}
+    assert chunks == {
+        ("lazada_video.upload_chunk", 0): (TaskInstanceState.SUCCESS, "chunk 1/1 · blocks 1–3 · 598 KB")
+    }
+    assert tasks[("lazada_video.record_audit", -1)][0] == TaskInstanceState.SKIPPED  # the audit passed
+    assert all(
+        state == TaskInstanceState.SUCCESS
+        for (task_id, _), (state, _) in tasks.items()
+        if task_id != "lazada_video.record_audit"
+    )
     assert "[DAG TEST] running trigger in line" in output  # the audit wait deferred
 
     snapshot = sandbox.backend.snapshot()
@@ -55,11 +70,62 @@ def test_uploads_audits_and_attaches(dagbag, sandbox, run_output):
     assert snapshot["videos"][video_id]["state"] == "AUDIT_SUCCESS"
     assert snapshot["videos"][video_id]["md5"] == hashlib.md5(SAMPLE.read_bytes()).hexdigest()
     assert snapshot["request_counts"]["/media/video/block/upload"] == 3
+    assert snapshot["request_counts"]["/media/video/block/commit"] == 1  # the chunk committed; no second try
     attach = dag_run.get_task_instance("attach_video")
     assert attach.xcom_pull(task_ids="attach_video")["video_id"] == video_id
+    entry = ledger_row(product)
+    assert (entry.state, entry.video_id, entry.run_id) == (ATTACHED, video_id, dag_run.run_id)
 
 
-def test_strictest_reading_of_the_protocol(dagbag, make_lazada_sandbox, lazada_connection, airflow_db):
+def test_chunks_and_blocks_in_flight_shape_the_mapped_tasks(dagbag, sandbox):
+    """``chunks`` maps one task per run of blocks, labelled with its blocks and bytes."""
+    product = create_product("chunks-1")
+    dag_run = dagbag.dags["lazada_product_video"].test(
+        run_conf=run_conf(product, chunks=3, blocks_in_flight=1)
+    )
+    assert dag_run.state == DagRunState.SUCCESS
+    tasks = states(dag_run)
+    assert [tasks[("lazada_video.upload_chunk", i)] for i in range(3)] == [
+        (TaskInstanceState.SUCCESS, "chunk 1/3 · block 1 · 200 KB"),
+        (TaskInstanceState.SUCCESS, "chunk 2/3 · block 2 · 200 KB"),
+        (TaskInstanceState.SUCCESS, "chunk 3/3 · block 3 · 198 KB"),
+    ]
+    snapshot = sandbox.backend.snapshot()
+    video_id = snapshot["products"][product["item_id"]]["attributes"]["video"]
+    assert snapshot["videos"][video_id]["md5"] == hashlib.md5(SAMPLE.read_bytes()).hexdigest()
+    assert snapshot["request_counts"]["/media/video/block/upload"] == 3
+    assert snapshot["request_counts"]["/media/video/block/commit"] == 1  # only the chunk with the last block
+
+
+def test_a_second_run_with_the_same_video_and_item_uploads_nothing(dagbag, sandbox, run_output):
+    """The ledger knows the item already has this content: no InitCreateVideo, no block, no commit."""
+    product = create_product("again-1")
+    dag = dagbag.dags["lazada_product_video"]
+    first = dag.test(run_conf=run_conf(product))
+    assert first.state == DagRunState.SUCCESS
+    before = dict(sandbox.backend.request_counts)
+    video_id = sandbox.backend.snapshot()["products"][product["item_id"]]["attributes"]["video"]
+    run_output()
+
+    again = dag.test(run_conf=run_conf(product))
+    output = run_output()
+    assert again.state == DagRunState.SUCCESS
+    after = sandbox.backend.request_counts
+    for api in ("/media/video/block/create", "/media/video/block/upload", "/media/video/block/commit"):
+        assert after[api] == before[api], api
+    tasks = states(again)
+    assert tasks[("lazada_video.upload_chunk", -1)][0] == TaskInstanceState.SKIPPED  # mapped over no chunk
+    assert tasks[("lazada_video.commit", -1)][0] == TaskInstanceState.SUCCESS
+    committed = again.get_task_instance("lazada_video.commit").xcom_pull(task_ids="lazada_video.commit")
+    assert str(committed) == video_id  # the metadata DB's XCom read turns a digit string into a number
+    assert f"Lazada already has this content as video {video_id}" in output
+    assert len(sandbox.backend.snapshot()["videos"]) == 1
+    assert ledger_row(product).state == ATTACHED
+
+
+def test_strictest_reading_of_the_protocol(
+    dagbag, make_lazada_sandbox, lazada_connection, ledger_connection, airflow_db
+):
     """The same run against the emulator's strict variants: hosted cover only, OSS-like minimum block,
     string-typed values and ``success: false`` failures."""
     sandbox = make_lazada_sandbox(
@@ -70,6 +136,7 @@ def test_strictest_reading_of_the_protocol(dagbag, make_lazada_sandbox, lazada_c
         failure_shape="result_code",
     )
     lazada_connection(sandbox)
+    ledger_connection("sqlite")
     product = create_product("strict-1")
     dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product))
     assert dag_run.state == DagRunState.SUCCESS
@@ -113,19 +180,31 @@ def test_no_secret_reaches_logs_xcom_or_rendered_fields(dagbag, sandbox, run_out
     assert leaked == []
 
 
-def test_a_rejected_video_fails_its_wait_without_retry(dagbag, sandbox, run_output):
+def test_a_rejected_video_fails_its_wait_once_and_is_recorded(dagbag, sandbox, run_output):
+    """A failed audit fails the wait without retry, ``record_audit`` marks the content rejected, and the
+    next run refuses that content for the item before calling Lazada."""
     product = create_product("rejected-1")
-    dag_run = dagbag.dags["lazada_product_video"].test(
-        run_conf=run_conf(product, title="Blurry [AUDIT_FAILED]")
-    )
+    dag = dagbag.dags["lazada_product_video"]
+    dag_run = dag.test(run_conf=run_conf(product, title="Blurry [AUDIT_FAILED]"))
     output = run_output()
     assert dag_run.state == DagRunState.FAILED
     tasks = states(dag_run)
     assert tasks[("lazada_video.wait_for_audit", -1)][0] == TaskInstanceState.FAILED
+    assert tasks[("lazada_video.record_audit", -1)][0] == TaskInstanceState.SUCCESS
     assert tasks[("attach_video", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
     assert dag_run.get_task_instance("lazada_video.wait_for_audit").try_number == 1
     assert "ended in AUDIT_FAILED" in output
     assert "video" not in sandbox.backend.snapshot()["products"][product["item_id"]]["attributes"]
+    entry = ledger_row(product)
+    assert entry.state == REJECTED and "AUDIT_FAILED" in entry.reason
+
+    again = dag.test(run_conf=run_conf(product, title="Blurry [AUDIT_FAILED]"))
+    output = run_output()
+    assert again.state == DagRunState.FAILED
+    init = again.get_task_instance("lazada_video.init_upload")
+    assert (init.state, init.try_number) == (TaskInstanceState.FAILED, 1)  # refused, not retried
+    assert "this content was rejected before" in output
+    assert sandbox.backend.request_counts["/media/video/block/create"] == 1
 
 
 def test_a_missing_source_fails_before_any_upload(dagbag, sandbox, run_output, tmp_path):
@@ -134,6 +213,11 @@ def test_a_missing_source_fails_before_any_upload(dagbag, sandbox, run_output, t
     dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product, video_path=str(missing)))
     output = run_output()
     assert dag_run.state == DagRunState.FAILED
-    assert states(dag_run)[("lazada_video.init_upload", -1)][0] == TaskInstanceState.FAILED
+    tasks = states(dag_run)
+    assert tasks[("lazada_video.init_upload", -1)][0] == TaskInstanceState.FAILED
+    assert dag_run.get_task_instance("lazada_video.init_upload").try_number == 1  # bad input: no retry
+    assert tasks[("lazada_video.commit", -1)][0] == TaskInstanceState.UPSTREAM_FAILED
+    # No video, so no audit to record: record_audit (one_failed) has nothing to do and skips.
+    assert tasks[("lazada_video.record_audit", -1)][0] == TaskInstanceState.SKIPPED
     assert f"{missing}: no such file" in output
     assert "/media/video/block/create" not in sandbox.backend.request_counts

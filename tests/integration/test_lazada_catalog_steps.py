@@ -1,167 +1,427 @@
-"""Catalog steps on their own: the ledger guards that keep a cleared or re-run task from a second video."""
+"""The catalog's batch operators on their own, against the Lazada emulator: the plan's checks and ledger
+decisions, the chunks, the commit that settles what the chunks could not, the one audit wait, the attach
+with its Asset events, and the report."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
-import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from airflow.sdk import Asset, AssetAlias
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from media_upload.catalog.lazada import (
+from media_upload.catalog.operators import (
     LazadaCatalogAttachOperator,
+    LazadaCatalogAuditSensor,
     LazadaCatalogCommitOperator,
-    LazadaCatalogInitOperator,
     LazadaCatalogPlanOperator,
+    product_video_events,
+    product_videos_asset,
 )
-from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, LedgerEntry, UploadLedger
+from media_upload.catalog.report import LazadaCatalogReportOperator, catalog_verdict, next_batch_conf
+from media_upload.hooks.lazada import LazadaApiError, LazadaHook
+from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, UPLOADING, LedgerEntry, UploadLedger
+from media_upload.operators.lazada import LazadaUploadChunkOperator
 from media_upload.sandbox.lazada.products import sample_product_payload
-from tests.integration.conftest import COVER_URL, LazopDriver
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
-
-
-class FakeTaskInstance:
-    def __init__(self) -> None:
-        self.pushed: dict[str, object] = {}
-
-    def xcom_push(self, key: str, value: object) -> None:
-        self.pushed[key] = value
+INIT, BLOCK, COMMIT = "/media/video/block/create", "/media/video/block/upload", "/media/video/block/commit"
+ACCOUNT = ("lazada", "lazada_default")
 
 
 @pytest.fixture
-def setup(lazada_sandbox, lazada_connection, ledger_connection, sample_video, tmp_path):
-    lazada_connection(lazada_sandbox)
+def sandbox(make_lazada_sandbox, lazada_connection, ledger_connection):
+    """An emulator whose audits end at once (a test that waits sets a longer one), and this test's ledger."""
+    sandbox = make_lazada_sandbox(audit_seconds=0)
+    lazada_connection(sandbox)
     ledger_connection("sqlite")
-    video = sample_video(1_200_000, seed=3)
-    return lazada_sandbox, video
+    return sandbox
 
 
-def job_for(video, product: str = "sku:shoe", label: str = "shoe") -> dict:
-    data = video.read_bytes()
-    return {
-        "line": 2,
-        "label": label,
-        "product": product,
-        "seller_sku": label,
-        "item_id": None,
-        "sku_ids": [],
-        "video": str(video),
-        "name": video.name,
-        "title": "Shoe",
-        "cover_url": COVER_URL,
-        "video_usage": "pro_main_video",
-        "block_size": 1_000_000,
-        "file_size": len(data),
-        "content_sha256": hashlib.sha256(data).hexdigest(),
-        "followers": [],
-    }
+class Shop:
+    """Products in the emulator and a manifest naming them, with the videos in the manifest's folder."""
 
+    def __init__(self, folder: Path, sample_video) -> None:
+        self.folder = folder
+        self.sample_video = sample_video
+        self.hook = LazadaHook()
+        self.cover = self.hook.upload_image(PNG, "cover.png")
+        self.items: dict[str, str] = {}
+        self.rows: list[dict[str, str]] = []
 
-def context(run_id: str = "run-1") -> dict:
-    return {"run_id": run_id, "ti": FakeTaskInstance()}
+    def product(self, sku: str) -> str:
+        data = self.hook.create_product(sample_product_payload(self.cover, sku, name=sku))
+        self.items[sku] = str(data["item_id"])
+        return self.items[sku]
 
+    def video(self, name: str, size: int = 1_200_000, seed: int = 0) -> Path:
+        path = self.folder / name
+        if not path.exists():
+            self.sample_video(size, seed=seed, name=name).rename(path)
+        return path
 
-def test_init_and_commit_never_make_a_second_video_for_recorded_content(setup):
-    sandbox, video = setup
-    job = job_for(video)
-    UploadLedger().record(
-        LedgerEntry(
-            "lazada",
-            "lazada_default",
-            job["product"],
-            job["content_sha256"],
-            COMMITTED,
-            video_id="31111111111",
+    def add(self, sku: str, video: str = "shoe.mp4", *, product: bool = True, **fields: str) -> None:
+        if product:
+            self.product(sku)
+        self.video(video)
+        self.rows.append(
+            {"seller_sku": sku, "video": video, "title": f"Video of {sku}", "cover_url": self.cover, **fields}
         )
-    )
-    initialised = LazadaCatalogInitOperator(task_id="init", job=job, account="lazada_default").execute(
-        context()
-    )
-    committed = LazadaCatalogCommitOperator(
-        task_id="commit", job={**job, "upload_id": "U"}, parts=[], account="lazada_default"
-    ).execute(context())
-    assert initialised["video_id"] == committed["video_id"] == "31111111111"
-    assert "/media/video/block/create" not in sandbox.backend.request_counts
-    assert "/media/video/block/commit" not in sandbox.backend.request_counts
+
+    def write(self) -> str:
+        path = self.folder / "manifest.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(
+                handle, fieldnames=["seller_sku", "item_id", "sku_id", "video", "title", "cover_url"]
+            )
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return str(path)
 
 
-def plan(manifest: str) -> tuple[list[dict], dict]:
-    ctx = context()
-    uploads = LazadaCatalogPlanOperator(task_id="plan", manifest=manifest, block_size=1_000_000).execute(ctx)
-    return uploads, ctx["ti"].pushed
+@pytest.fixture
+def shop(sandbox, tmp_path, sample_video) -> Shop:
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    return Shop(folder, sample_video)
 
 
-def write_manifest(tmp_path, video, *skus: str) -> str:
-    path = tmp_path / "m.csv"
-    rows = [f"{sku},,,{video},Title {sku},{COVER_URL}" for sku in skus]
-    path.write_text("seller_sku,item_id,sku_id,video,title,cover_url\n" + "\n".join(rows) + "\n")
-    return str(path)
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_plan_decisions_from_the_ledger(setup, tmp_path):
-    _, video = setup
-    job = job_for(video)
+class Run:
+    """One catalog run's task context, its XComs kept under each task's id as a DAG run would."""
+
+    def __init__(self, task_context, run_id: str = "run-1") -> None:
+        self.context = task_context(run_id=run_id, dag_id="lazada_catalog_videos")
+        self.context["dag_run"] = SimpleNamespace(start_date=None)
+        self.ti = self.context["ti"]
+
+    def do(self, operator) -> Any:
+        result = operator.execute(self.context)
+        for task_id, key in list(self.ti.xcoms):
+            if task_id is None:  # pushed by this task
+                self.ti.xcoms[(operator.task_id, key)] = self.ti.xcoms.pop((None, key))
+        self.ti.xcoms[(operator.task_id, "return_value")] = result
+        return result
+
+    def xcom(self, task_id: str, key: str = "return_value") -> Any:
+        return self.ti.xcoms[(task_id, key)]
+
+    def plan(self, manifest: str, **options) -> list[dict]:
+        options.setdefault("block_size", 1_000_000)
+        return self.do(LazadaCatalogPlanOperator(task_id="plan", manifest=manifest, **options))
+
+    def upload(self, chunks: list[dict]) -> list[dict]:
+        return [self.do(LazadaUploadChunkOperator(task_id="upload_chunk", chunk=chunk)) for chunk in chunks]
+
+    def commit(self) -> list[dict]:
+        return self.do(LazadaCatalogCommitOperator(task_id="commit", plan_task_id="plan"))
+
+    def audit(self) -> dict[str, str]:
+        sensor = LazadaCatalogAuditSensor(task_id="wait_for_audit", videos=self.xcom("commit"))
+        poked = sensor.poke(self.context)
+        assert poked.is_done, poked.xcom_value
+        self.ti.xcoms[("wait_for_audit", "return_value")] = poked.xcom_value
+        return poked.xcom_value
+
+    def attach(self, outlets=()) -> list[dict]:
+        return self.do(
+            LazadaCatalogAttachOperator(
+                task_id="attach",
+                commit_task_id="commit",
+                audit_task_id="wait_for_audit",
+                outlets=list(outlets),
+            )
+        )
+
+    def report(self) -> dict:
+        return self.do(LazadaCatalogReportOperator(task_id="report", plan_task_id="plan"))
+
+    def whole(self, manifest: str, outlets=(), **options) -> dict:
+        self.upload(self.plan(manifest, **options))
+        self.commit()
+        self.audit()
+        self.attach(outlets)
+        return self.report()
+
+
+@pytest.fixture
+def catalog_run(task_context):
+    return lambda run_id="run-1": Run(task_context, run_id)
+
+
+def test_a_batch_uploads_audits_attaches_and_reports(shop, sandbox, catalog_run):
+    """Every step of a run by hand: two videos in one chunk, each committed by the chunk with its last block."""
+    shop.add("shoe")
+    shop.video("boot.mp4", seed=2)
+    shop.add("boot", "boot.mp4")
+    run = catalog_run()
+    chunks = run.plan(shop.write(), chunks=1)
+    assert [chunk["label"] for chunk in chunks] == ["chunk 1/1 · 2 videos: shoe, boot · 2.4 MB"]
+    assert sandbox.backend.request_counts[INIT] == 2 and BLOCK not in sandbox.backend.request_counts
+
+    (parts,) = run.upload(chunks)
+    assert sorted(len(blocks) for blocks in parts.values()) == [2, 2]
+    assert sandbox.backend.request_counts[BLOCK] == 4
+    assert sandbox.backend.request_counts[COMMIT] == 2  # the chunk committed both videos
+    committed = run.commit()
+    assert sandbox.backend.request_counts[COMMIT] == 2  # nothing left to settle
+    assert sorted(job["label"] for job in committed) == ["boot", "shoe"]
+    assert all(UploadLedger().get(*ACCOUNT, f"sku:{job['label']}", job["content_sha256"]).state == COMMITTED
+               for job in committed)  # fmt: skip
+
+    states = run.audit()
+    assert sorted(states.values()) == ["AUDIT_SUCCESS", "AUDIT_SUCCESS"]
+    attached = run.attach()
+    products = sandbox.backend.snapshot()["products"]
+    assert {video["seller_sku"]: products[video["item_id"]]["attributes"]["video"] for video in attached} == {
+        job["label"]: job["video_id"] for job in committed
+    }
+    summary = run.report()
+    assert (summary["uploaded"], summary["attached"], summary["failed"]) == (2, 2, 0)
+    assert summary["bytes_uploaded"] == 2 * 1_200_000 and summary["run_id"] == "run-1"
+    with open(summary["csv"]) as handle:
+        assert [(row["product"], row["state"]) for row in csv.DictReader(handle)] == [
+            ("shoe", "attached"),
+            ("boot", "attached"),
+        ]
+    assert catalog_verdict.function(summary, True) is None
+
+
+def test_plan_and_commit_never_make_a_second_video_for_recorded_content(shop, sandbox, catalog_run):
+    shop.add("shoe")
+    content = sha256(shop.folder / "shoe.mp4")
+    UploadLedger().record(LedgerEntry(*ACCOUNT, "sku:shoe", content, COMMITTED, video_id="31111111111"))
+    run = catalog_run()
+    assert run.plan(shop.write()) == []  # no chunk: Lazada already has the video
+    (job,) = run.xcom("plan", "jobs")
+    assert job["video_id"] == "31111111111" and job["item_id"] == shop.items["shoe"]
+    (committed,) = run.commit()
+    assert committed["video_id"] == "31111111111"
+    assert INIT not in sandbox.backend.request_counts and COMMIT not in sandbox.backend.request_counts
+
+
+def test_plan_decisions_from_the_ledger(shop, sandbox, catalog_run):
+    shop.video("blurry.mp4", seed=5)
+    shop.add("attached")
+    shop.add("rejected", "blurry.mp4")
+    shop.add("fresh")  # the attached product's bytes
+    shop.add("lookalike", "blurry.mp4")  # the rejected product's bytes
+    content, blurry = sha256(shop.folder / "shoe.mp4"), sha256(shop.folder / "blurry.mp4")
     ledger = UploadLedger()
-    key = ("lazada", "lazada_default")
-    ledger.record(LedgerEntry(*key, "sku:attached", job["content_sha256"], ATTACHED, video_id="31"))
-    ledger.record(LedgerEntry(*key, "sku:rejected", job["content_sha256"], REJECTED, reason="audit said no"))
-    manifest = write_manifest(tmp_path, video, "attached", "rejected", "fresh")
-    uploads, pushed = plan(manifest)
-    assert uploads == []  # the content is already a video: "fresh" reuses it
-    assert [(r["label"], r["video_id"]) for r in pushed["resume"]] == [("fresh", "31")]
-    skipped = {row["label"]: row["reason"] for row in pushed["report"]["skipped"]}
+    ledger.record(LedgerEntry(*ACCOUNT, "sku:attached", content, ATTACHED, video_id="31"))
+    ledger.record(LedgerEntry(*ACCOUNT, "sku:rejected", blurry, REJECTED, reason="audit said no"))
+    run = catalog_run()
+    assert run.plan(shop.write()) == []  # nothing to upload: "fresh" reuses video 31
+    assert [(job["label"], job["video_id"]) for job in run.xcom("plan", "jobs")] == [("fresh", "31")]
+    skipped = {row["label"]: row["reason"] for row in run.xcom("plan", "report")["skipped"]}
     assert skipped["attached"] == "already carries video 31"
     assert skipped["rejected"].startswith("this content was rejected before (audit said no)")
-    assert (
-        "reuses the video uploaded for sku:attached"
-        in ledger.get(*key, "sku:fresh", job["content_sha256"]).reason
+    assert skipped["lookalike"].startswith("these bytes were rejected for sku:rejected (audit said no)")
+    fresh = ledger.get(*ACCOUNT, "sku:fresh", content)
+    assert fresh.state == COMMITTED and "reuses the video uploaded for sku:attached" in fresh.reason
+    assert INIT not in sandbox.backend.request_counts
+
+
+def test_shared_content_is_uploaded_once_and_both_products_get_the_video(shop, sandbox, catalog_run):
+    shop.add("left")
+    shop.add("right")
+    run = catalog_run()
+    summary = run.whole(shop.write())
+    assert sandbox.backend.request_counts[INIT] == 1 and sandbox.backend.request_counts[BLOCK] == 2
+    follower = [job for job in run.xcom("plan", "jobs") if job["label"] == "right"]
+    assert follower[0]["details"] == {"follows": "sku:left"}
+    products = sandbox.backend.snapshot()["products"]
+    left, right = (products[shop.items[sku]]["attributes"].get("video") for sku in ("left", "right"))
+    assert left and left == right
+    rows = {row["product"]: row for row in summary["rows"]}
+    assert (rows["left"]["bytes"], rows["right"]["bytes"]) == (1_200_000, 0)
+    assert (summary["uploaded"], summary["attached"]) == (1, 2)
+
+
+def test_bad_rows_are_reported_by_the_plan_before_any_upload(shop, sandbox, catalog_run, tmp_path):
+    """An unknown product, an item without the named SKU, a missing file: each a bad row, no upload."""
+    shop.add("shoe")
+    shop.add("ghost", product=False)  # no such SellerSku on Lazada
+    item = shop.product("hat")
+    shop.rows.append(
+        {"item_id": item, "sku_id": "999", "video": "shoe.mp4", "title": "Hat", "cover_url": shop.cover}
     )
+    shop.rows.append({"seller_sku": "cap", "video": "gone.mp4", "title": "Cap", "cover_url": shop.cover})
+    run = catalog_run()
+    chunks = run.plan(shop.write())
+    report = run.xcom("plan", "report")
+    problems = {problem["line"]: problem for problem in report["invalid"]}
+    assert sorted(problems) == [3, 4, 5]
+    assert problems[3]["field"] == "seller_sku" and "SKU_NOT_FOUND" in problems[3]["reason"]
+    assert problems[4]["field"] == "item_id" and f"item {item} has no SKU 999" in problems[4]["reason"]
+    assert problems[5]["field"] == "video" and "gone.mp4: no such file" in problems[5]["reason"]
+    assert [job["label"] for job in run.xcom("plan", "jobs")] == ["shoe"]
+    assert {segment["job"]["label"] for chunk in chunks for segment in chunk["segments"]} == {"shoe"}
+    assert sandbox.backend.request_counts[INIT] == 1  # the good row only
 
 
-def test_plan_uploads_shared_content_once(setup, tmp_path):
-    _, video = setup
-    uploads, pushed = plan(write_manifest(tmp_path, video, "left", "right"))
-    assert [u["label"] for u in uploads] == ["left"]
-    assert [f["label"] for f in uploads[0]["followers"]] == ["right"]
-    assert pushed["resume"] == []
+def test_a_lost_commit_answer_is_settled_by_the_commit_step(shop, sandbox, catalog_run):
+    """The chunk's commit reaches Lazada but its answer is cut, twice (the chunk asks again at once): the
+    row stays commit_unknown, and the commit step asks once more and adopts the video Lazada names, so
+    there is one video, not two."""
+    shop.add("shoe")
+    run = catalog_run()
+    chunks = run.plan(shop.write())
+    sandbox.backend.add_fault("drop", COMMIT, 2)
+    run.upload(chunks)
+    (job,) = run.xcom("plan", "jobs")
+    assert UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"]).state == "commit_unknown"
+    assert sandbox.backend.request_counts[COMMIT] == 2
+
+    (committed,) = run.commit()
+    assert sandbox.backend.request_counts[COMMIT] == 3
+    (video_id,) = sandbox.backend.snapshot()["videos"]
+    assert committed["video_id"] == video_id
+    entry = UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"])
+    assert (entry.state, entry.video_id) == (COMMITTED, video_id)
 
 
-def test_attach_finds_the_item_by_seller_sku_and_emits_the_asset_extra(setup, lazop):
-    sandbox, video = setup
-    driver = LazopDriver(lazop, sandbox)
-    image = driver.call("/image/upload", files={"image": PNG})["data"]["image"]["url"]
-    driver.call("/product/create", {"payload": json.dumps(sample_product_payload(image, "shoe"))})
-    video_id = driver.upload(video)
-    sandbox.backend.set_video_outcome(video_id, "AUDIT_SUCCESS", finish_now=True)
-    job = {**job_for(video), "video_id": video_id}
+def test_a_failed_chunk_leaves_its_video_uploading_for_the_next_run(shop, sandbox, catalog_run):
+    """Lazada refuses one of the two blocks in flight: the chunk fails, the commit step lets that video wait
+    (the block Lazada took stays in the ledger) and the next run sends only the missing block."""
+    shop.add("shoe")  # two blocks: 1,000,000 and 200,000 bytes, both in flight at once
+    manifest = shop.write()
+    run = catalog_run()
+    (chunk,) = run.plan(manifest, chunks=1, blocks_in_flight=2)
+    sandbox.backend.add_fault("998", BLOCK, 1)  # "disabled during the campaign": not retried
+    with pytest.raises(LazadaApiError, match="998"):
+        run.upload([chunk])
+    assert sandbox.backend.request_counts[BLOCK] == 2
+    assert run.commit() == []  # nothing to wait for in this run
+    (job,) = run.xcom("plan", "jobs")
+    entry = UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"])
+    assert entry.state == UPLOADING and "missing block(s)" in entry.reason
+    assert len(UploadLedger().acknowledged("lazada", entry.upload_id)) == 1
+
+    summary = catalog_run("run-2").whole(manifest)
+    assert sandbox.backend.request_counts[INIT] == 1  # the same upload, resumed
+    assert sandbox.backend.request_counts[BLOCK] == 3  # only the block Lazada lacked
+    assert summary["attached"] == 1
+    (video,) = sandbox.backend.snapshot()["videos"].values()
+    assert video["md5"] == hashlib.md5((shop.folder / "shoe.mp4").read_bytes()).hexdigest()
+
+
+def test_the_audit_wait_is_one_check_for_the_batch_and_a_rejection_does_not_fail_it(
+    make_lazada_sandbox, lazada_connection, ledger_connection, tmp_path, sample_video, catalog_run
+):
+    sandbox = make_lazada_sandbox(audit_seconds=600)
+    lazada_connection(sandbox)
+    ledger_connection("sqlite")
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    shop = Shop(folder, sample_video)
+    shop.add("good")
+    shop.video("bad.mp4", seed=4)
+    shop.add("bad", "bad.mp4")
+    run = catalog_run()
+    run.upload(run.plan(shop.write()))
+    videos = run.commit()
+    sensor = LazadaCatalogAuditSensor(task_id="wait_for_audit", videos=videos)
+    first = sensor.poke(run.context)
+    assert not first.is_done and set(first.xcom_value) == {job["video_id"] for job in videos}
+
+    by_label = {job["label"]: job["video_id"] for job in videos}
+    sandbox.backend.set_video_outcome(by_label["good"], "AUDIT_SUCCESS", finish_now=True)
+    sandbox.backend.set_video_outcome(by_label["bad"], "AUDIT_FAILED", finish_now=True)
+    done = sensor.poke(run.context)
+    assert done.is_done
+    assert done.xcom_value == {by_label["good"]: "AUDIT_SUCCESS", by_label["bad"]: "AUDIT_FAILED"}
+    gets = [entry for entry in sandbox.backend.request_log if entry["api"] == "/media/video/get"]
+    assert len(gets) == 4  # one GetVideo per video per check
+
+    run.ti.xcoms[("wait_for_audit", "return_value")] = done.xcom_value
+    attached = run.attach()
+    assert [video["seller_sku"] for video in attached] == ["good"]
+    bad = UploadLedger().get(*ACCOUNT, "sku:bad", sha256(folder / "bad.mp4"))
+    assert bad.state == REJECTED and "AUDIT_FAILED" in bad.reason
+    summary = run.report()
+    assert (summary["attached"], summary["failed"]) == (1, 1)
+    with pytest.raises(AirflowFailException, match="1 video"):
+        catalog_verdict.function(summary, True)
+    assert catalog_verdict.function(summary, "False") is None
+
+
+def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(shop, sandbox, catalog_run):
+    shop.add("shoe")
+    run = catalog_run()
+    run.upload(run.plan(shop.write()))
+    (job,) = run.commit()
+    run.ti.xcoms[("commit", "return_value")] = [{**job, "item_id": None, "sku_ids": []}]  # found by SellerSku
+    run.audit()
 
     class Events(dict):
+        """What Airflow gives a task as ``outlet_events``: an accessor per outlet."""
+
         def __missing__(self, key):
-            self[key] = type("Event", (), {"extra": None})()
-            return self[key]
+            accessor = SimpleNamespace(extra=None, added=[])
+            accessor.add = lambda asset, extra=None: accessor.added.append((asset, extra))
+            self[key] = accessor
+            return accessor
 
-    from media_upload.catalog.lazada import product_videos_asset
-
-    asset = product_videos_asset()
-    ctx = {**context(), "outlet_events": Events()}
-    attach = LazadaCatalogAttachOperator(task_id="attach", job=job, account="lazada_default", outlets=[asset])
-    result = attach.execute(ctx)
-    assert ctx["outlet_events"][asset].extra == {
+    run.context["outlet_events"] = Events()
+    asset, alias = product_videos_asset(), product_video_events()
+    (attached,) = run.attach(outlets=[asset, alias])
+    video = {
         "seller_sku": "shoe",
-        "item_id": result["item_id"],
-        "video_id": video_id,
+        "item_id": shop.items["shoe"],
+        "video_id": job["video_id"],
         "content_sha256": job["content_sha256"],
     }
-    assert UploadLedger().get("lazada", "lazada_default", "sku:shoe", job["content_sha256"]).state == ATTACHED
-
-
-def test_a_video_too_big_for_one_batch_is_a_bad_row_not_an_endless_next_batch(setup, tmp_path, monkeypatch):
-    _, video = setup
-    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "1")
-    uploads, pushed = plan(write_manifest(tmp_path, video, "big"))  # 1.2 MB in 1 MB blocks: two blocks
-    assert uploads == [] and pushed["report"]["next_after_line"] is None
-    (problem,) = pushed["report"]["invalid"]
+    assert attached == video
     assert (
-        problem["field"] == "block_size"
-        and "2 blocks of 1,000,000 bytes exceed [core] max_map_length (1)" in problem["reason"]
+        sandbox.backend.snapshot()["products"][shop.items["shoe"]]["attributes"]["video"] == job["video_id"]
     )
+    assert run.context["outlet_events"][asset].extra == {"run_id": "run-1", "videos": [video]}
+    assert run.context["outlet_events"][alias].added == [
+        (Asset(uri=f"{asset.uri}/{shop.items['shoe']}", name=f"lazada_item_{shop.items['shoe']}"), video)
+    ]
+    assert isinstance(alias, AssetAlias)
+    assert UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"]).state == ATTACHED
+
+
+def test_nothing_committed_means_nothing_to_attach(shop, sandbox, catalog_run):
+    run = catalog_run()
+    run.ti.xcoms[("commit", "return_value")] = []
+    with pytest.raises(AirflowSkipException):
+        run.attach()
+
+
+def test_a_batch_holds_max_map_length_videos_however_many_blocks_each_has(
+    shop, sandbox, catalog_run, monkeypatch
+):
+    """``[core] max_map_length`` counts videos, not blocks (blocks are packed into a few chunks): a video
+    of several blocks fits a batch of one, and the next row is left for the next batch."""
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "1")
+    shop.video("big.mp4", size=3_500_000, seed=7)
+    shop.add("big", "big.mp4")
+    shop.add("next")
+    manifest = shop.write()
+    run = catalog_run()
+    chunks = run.plan(manifest, chunks=2)
+    report = run.xcom("plan", "report")
+    assert report["invalid"] == [] and report["deferred_lines"] == [3] and report["next_after_line"] == 2
+    assert [(s["first"], s["last"]) for chunk in chunks for s in chunk["segments"]] == [(0, 1), (2, 3)]
+    assert next_batch_conf.function(report, manifest, 1_000_000) == {
+        "manifest": manifest,
+        "block_size": 1_000_000,
+        "after_line": 2,
+    }
+    assert sandbox.backend.request_counts[INIT] == 1
+
+    later = catalog_run("run-2")
+    later.plan(manifest, after_line=2)
+    assert [job["label"] for job in later.xcom("plan", "jobs")] == ["next"]
+    with pytest.raises(AirflowSkipException):
+        next_batch_conf.function(later.xcom("plan", "report"), manifest, 1_000_000)

@@ -136,3 +136,51 @@ def test_relative_videos_of_a_remote_manifest_stay_remote():
 
     assert _video_location("a.mp4", "s3://bucket/catalog/m.csv") == "s3://bucket/catalog/a.mp4"
     assert _video_location("https://x/y.mp4", "s3://bucket/catalog/m.csv") == "https://x/y.mp4"
+
+
+def test_any_bytes_give_row_problems_and_keep_the_good_rows(tmp_path):
+    """Not UTF-8, a 200 kB field, a stray quote: each is one problem with its line; the rest goes on."""
+    good = f"good,,,v.mp4,Good,{COVER},,\r\n".encode()
+    data = (
+        "\ufeff".encode()  # a BOM
+        + HEADER.encode()
+        + b"\r\n"
+        + good  # line 2
+        + b"latin,,,v.mp4,Caf\xe9,"  # line 3: Latin-1, not UTF-8
+        + COVER.encode()
+        + b",,\r\n"
+        + f"big,,,v.mp4,{'x' * 200_000},{COVER},,\n".encode()  # line 4: a field over csv's limit
+        + f'open,,,v.mp4,"never closed,{COVER},,\n'.encode()  # line 5: the quote swallows line 6
+        + f"swallowed,,,v.mp4,S,{COVER},,\n".encode()
+        + f'closes",,,v.mp4,C,{COVER},,\n'.encode()  # line 7
+        + f"last,,,w.mp4,Last,{COVER},,".encode()  # line 8, no newline at the end
+    )
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(data)
+    rows, problems, _ = read_manifest(str(path))
+    assert [(row.line, row.seller_sku) for row in rows] == [(2, "good"), (8, "last")]
+    assert [(problem.line, problem.field) for problem in problems] == [
+        (3, "(row)"),
+        (4, "(row)"),
+        (5, "(row)"),
+    ]
+    assert "not UTF-8 text (byte 0xe9 at column 18)" in problems[0].reason
+    assert "field larger than field limit" in problems[1].reason and "quote left open" in problems[1].reason
+    assert "a quote opened on line 5 closes only on line 7" in problems[2].reason
+
+
+def test_a_manifest_without_a_video_column_is_refused_whole(tmp_path):
+    path = write_csv(tmp_path, f"s,v.mp4,{COVER}", header="seller_sku,clip,cover_url")
+    with pytest.raises(
+        ValueError, match=r"catalog.csv: its header \(seller_sku, clip, cover_url\) needs a video column"
+    ):
+        read_manifest(str(path))
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\n\n", HEADER.encode() + b"\n"], ids=["empty", "blank", "header-only"]
+)
+def test_an_empty_manifest_has_no_rows_and_no_problems(tmp_path, content):
+    path = tmp_path / "catalog.csv"
+    path.write_bytes(content)
+    assert read_manifest(str(path)) == ([], [], [])

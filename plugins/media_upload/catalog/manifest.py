@@ -8,8 +8,8 @@ good rows go on.
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -57,25 +57,89 @@ class ManifestRow:
         return self.seller_sku or f"item {self.item_id}"
 
 
-def _records(text: str, kind: str) -> Iterator[tuple[int, Mapping[str, Any] | str]]:
-    """``(line, record)`` pairs; a record that cannot be read is the reason why, as a string."""
+def _lines(data: bytes) -> tuple[list[str], list[RowProblem]]:
+    """The file's lines as text (a UTF-8 BOM dropped, CRLF or LF), each decoded on its own: a line that is
+    not UTF-8 is a problem naming its line and the byte, and reads as empty so the others keep their numbers."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    lines: list[str] = []
+    problems: list[RowProblem] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.rstrip(b"\r").decode("utf-8") + "\n")
+        except UnicodeDecodeError as exc:
+            problems.append(
+                RowProblem(
+                    number,
+                    "(row)",
+                    f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); save the manifest as UTF-8",
+                )
+            )
+            lines.append("\n")
+    return lines, problems
+
+
+def _records(
+    lines: list[str], kind: str, problems: list[RowProblem]
+) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """``(line, record)`` pairs; a line or row that cannot be read becomes a problem instead."""
     if kind == "jsonl":
-        for line, raw in enumerate(text.splitlines(), start=1):
+        for line, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
             try:
                 record = json.loads(raw)
             except json.JSONDecodeError as exc:
-                yield line, f"not valid JSON ({exc.msg})"
+                problems.append(
+                    RowProblem(line, "(row)", f"not valid JSON ({exc.msg} at column {exc.colno})")
+                )
                 continue
-            yield line, record if isinstance(record, dict) else "not a JSON object"
+            if isinstance(record, dict):
+                yield line, record
+            else:
+                problems.append(RowProblem(line, "(row)", "not a JSON object"))
         return
-    reader = csv.DictReader(io.StringIO(text))
-    for record in reader:
-        if None in record:
-            yield reader.line_num, "more values than header columns"
-        elif any(value not in (None, "") for value in record.values()):
-            yield reader.line_num, record
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    while True:
+        start = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            problems.append(RowProblem(start, "(row)", f"unreadable CSV ({exc}); is a quote left open?"))
+            continue
+        end = reader.line_num
+        if header is None:
+            if any(value.strip() for value in values):
+                header = [value.strip() for value in values]
+                _check_header(header)
+            continue
+        if not any(value.strip() for value in values):
+            continue
+        if end > start and any("\n" in value for value in values):
+            problems.append(
+                RowProblem(
+                    start,
+                    "(row)",
+                    f"a quote opened on line {start} closes only on line {end}, so lines {start}–{end} read as "
+                    "one row; fix the stray quote",
+                )
+            )
+            continue
+        if len(values) > len(header):
+            problems.append(RowProblem(start, "(row)", "more values than header columns"))
+            continue
+        yield start, dict(zip(header, values, strict=False))
+
+
+def _check_header(header: list[str]) -> None:
+    if "video" not in header or not {"seller_sku", "item_id"} & set(header):
+        raise ValueError(
+            f"its header ({', '.join(header) or 'empty'}) needs a video column and a seller_sku or item_id "
+            "column; see the sample include/catalog/products.csv"
+        )
 
 
 def _text(record: Mapping[str, Any], name: str) -> str:
@@ -142,7 +206,10 @@ def parse_row(line: int, record: Mapping[str, Any], manifest: str) -> ManifestRo
 def read_manifest(manifest: str) -> tuple[list[ManifestRow], list[RowProblem], list[str]]:
     """Rows, problems (one per bad row) and unknown column names of a ``.csv`` or ``.jsonl`` manifest.
 
-    A product named twice keeps its first row; the later ones are problems.
+    Any bytes give per-row problems with their line: text that is not UTF-8, a field too long, a stray
+    quote; a BOM and CRLF line ends are fine. A product named twice keeps its first row; the later ones
+    are problems. Raises ``ValueError`` for a manifest that cannot be one at all (wrong kind, no ``video``
+    column) and ``FileNotFoundError`` for a missing one, naming it.
     """
     path = source_path(manifest)
     if not path.exists():
@@ -151,15 +218,15 @@ def read_manifest(manifest: str) -> tuple[list[ManifestRow], list[RowProblem], l
     kind = "jsonl" if name.endswith((".jsonl", ".ndjson")) else "csv" if name.endswith(".csv") else None
     if kind is None:
         raise ValueError(f"manifest {manifest} must be a .csv or .jsonl file")
-    text = path.read_text(encoding="utf-8-sig")
+    lines, problems = _lines(path.read_bytes())
     rows: list[ManifestRow] = []
-    problems: list[RowProblem] = []
     unknown: set[str] = set()
     first_line: dict[str, int] = {}
-    for line, record in _records(text, kind):
-        if isinstance(record, str):
-            problems.append(RowProblem(line, "(row)", record))
-            continue
+    try:
+        records = list(_records(lines, kind, problems))
+    except ValueError as exc:
+        raise ValueError(f"manifest {manifest}: {exc}") from None
+    for line, record in records:
         unknown.update(str(key) for key in record if key not in COLUMNS)
         parsed = parse_row(line, record, manifest)
         if isinstance(parsed, RowProblem):
@@ -175,4 +242,5 @@ def read_manifest(manifest: str) -> tuple[list[ManifestRow], list[RowProblem], l
         else:
             first_line[parsed.product] = line
             rows.append(parsed)
+    problems.sort(key=lambda problem: problem.line)
     return rows, problems, sorted(unknown)

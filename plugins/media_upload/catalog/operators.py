@@ -124,6 +124,12 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
             raise refuse(exc) from None
         if unknown:
             self.log.warning("Manifest columns not used: %s", ", ".join(unknown))
+        if not rows:
+            first = "; ".join(str(problem) for problem in problems[:5])
+            raise refuse(
+                f"manifest {self.manifest} has no usable row"
+                + (f": {len(problems)} bad row(s), first {first}" if problems else ": it holds no row at all")
+            )
         rows = [row for row in rows if row.line > int(self.after_line)]
         candidates = [
             c for c in each(rows, lambda row: self._candidate(row, problems)) if isinstance(c, Candidate)
@@ -415,7 +421,7 @@ class LazadaCatalogAttachOperator(LazadaBaseOperator):
                 context["outlet_events"][outlet].extra = {"run_id": context["run_id"], "videos": attached}  # type: ignore[dict-item]
             elif isinstance(outlet, AssetAlias):
                 for video in attached:
-                    uri = f"lazada://{self.seller}/product-videos/{video['item_id']}"
+                    uri = f"lazada://{self.seller}/items/{video['item_id']}/video"
                     context["outlet_events"][outlet].add(
                         Asset(uri=uri, name=f"lazada_item_{video['item_id']}"), extra=video
                     )

@@ -117,6 +117,14 @@ def plan_batch(
             batch.skipped.append(Skip(candidate.row.line, label, f"needs attention: {entry.reason}"))
         elif entry is not None and entry.state in HAS_VIDEO and entry.video_id:
             batch.ready.append(job.with_(video_id=entry.video_id))
+        elif (refused := _rejected_content(by_content.get(job.content_sha256, ()))) is not None:
+            batch.skipped.append(
+                Skip(
+                    candidate.row.line,
+                    label,
+                    f"these bytes were rejected for {refused.label or refused.product} ({refused.reason}); change the video",
+                )
+            )
         elif (twin := _video_of_content(by_content.get(job.content_sha256, ()), job)) is not None:
             batch.ready.append(
                 job.with_(video_id=twin.video_id, details={"reuses": twin.label or twin.product})
@@ -127,6 +135,11 @@ def plan_batch(
             leaders[job.content_sha256] = job
             batch.uploads.append(job)
     return batch
+
+
+def _rejected_content(entries: Sequence[LedgerEntry]) -> LedgerEntry | None:
+    """A rejection of the same bytes for any product: the audit judges the video, so it would say no again."""
+    return next((entry for entry in entries if entry.state == REJECTED), None)
 
 
 def _video_of_content(entries: Sequence[LedgerEntry], job: UploadJob) -> LedgerEntry | None:

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import requests
 from airflow.sdk import BaseHook, Connection
+from airflow.sdk.exceptions import AirflowFailException
 from requests.adapters import HTTPAdapter
 
 from media_upload.hooks.retry import RetryPolicy
@@ -43,15 +44,24 @@ class PlatformHook(BaseHook, Generic[CredentialsT]):
         value = extra.get(name) or extra.get(f"extra__{self.conn_type}__{name}")
         return str(value) if value else None
 
+    def _checked(self, conn: Connection) -> CredentialsT:
+        """Credentials from a connection of this hook's type; any other type fails the task at once."""
+        if conn.conn_type and conn.conn_type.replace("-", "_") != self.conn_type:
+            raise AirflowFailException(
+                f"connection {self.conn_id!r} is of type {conn.conn_type!r}; {type(self).__name__} needs a "
+                f"{self.conn_type!r} connection (see the connection form for its fields)"
+            )
+        return self.credentials_from(conn)
+
     @property
     def credentials(self) -> CredentialsT:
         if self._credentials is None:
-            self._credentials = self.credentials_from(self.get_connection(self.conn_id))
+            self._credentials = self._checked(self.get_connection(self.conn_id))
         return self._credentials
 
     async def acredentials(self) -> CredentialsT:
         if self._credentials is None:
-            self._credentials = self.credentials_from(await self.aget_connection(self.conn_id))
+            self._credentials = self._checked(await self.aget_connection(self.conn_id))
         return self._credentials
 
     @cached_property

@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import tenacity
 from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret
 
 from media_upload.hooks import HUAWEI_VOD_CONN_ID
@@ -58,6 +58,27 @@ class HuaweiVodApiError(HuaweiVodError):
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+class HuaweiVodRefusal(HuaweiVodApiError, AirflowFailException):
+    """VOD's or OBS's final answer for this request (a refused signature, a bad parameter): sending it
+    again cannot help, so the task fails at once."""
+
+
+def vod_error(
+    operation: str, status: int, code: str, message: str, request_id: str | None = None
+) -> HuaweiVodApiError:
+    """The error for an answer: a :class:`HuaweiVodRefusal` unless it means "slow down", passing trouble,
+    or a signed URL a fresh one cures."""
+    retry_may_help = (
+        code in THROTTLE_CODES | TRANSIENT_CODES | STALE_URL_CODES
+        or code == "MissingResult"
+        or status in (408, 429)
+        or status >= 500
+    )
+    return (HuaweiVodApiError if retry_may_help else HuaweiVodRefusal)(
+        operation, status, code, message, request_id
+    )
 
 
 class HuaweiVodTransportError(HuaweiVodError):
@@ -156,15 +177,15 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
 
         host, region, project_id = conn.host or option("region"), option("region"), option("project_id")
         if not host:
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Huawei VOD connection {self.huawei_vod_conn_id!r} has no host: set the VOD endpoint or a region"
             )
         if not conn.login or not conn.password:
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Huawei VOD connection {self.huawei_vod_conn_id!r} needs the AK (login) and SK (password)"
             )
         if not project_id:
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Huawei VOD connection {self.huawei_vod_conn_id!r} has no project_id in its extra; "
                 "every VOD URL names the region's project"
             )
@@ -209,7 +230,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
                 fields.get("error_code") or fields.get("errorCode") or fields.get("code") or f"HTTP{status}"
             )
             message = fields.get("error_msg") or fields.get("errorMsg") or fields.get("message") or ""
-            raise HuaweiVodApiError(
+            raise vod_error(
                 operation, status, str(code), self._mask(str(message)), fields.get("request_id") or request_id
             )
         return body
@@ -340,9 +361,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
             ],
         )
         if not body.get("sign_str"):
-            raise HuaweiVodApiError(
-                "ShowAssetTempAuthority", 200, "MissingResult", "an answer without sign_str"
-            )
+            raise vod_error("ShowAssetTempAuthority", 200, "MissingResult", "an answer without sign_str")
         return str(body["sign_str"])
 
     def confirm_asset_upload(self, asset_id: str, status: str = "CREATED") -> None:
@@ -412,7 +431,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
                 fields = (
                     _xml_fields(response.text, operation) if response.text.lstrip().startswith("<") else {}
                 )
-                raise HuaweiVodApiError(
+                raise vod_error(
                     operation,
                     response.status_code,
                     fields.get("Code") or f"HTTP{response.status_code}",
@@ -443,9 +462,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         )
         upload_id = _xml_fields(response.text, "InitiateMultipartUpload").get("UploadId")
         if not upload_id:
-            raise HuaweiVodApiError(
-                "InitiateMultipartUpload", response.status_code, "MissingResult", "no UploadId"
-            )
+            raise vod_error("InitiateMultipartUpload", response.status_code, "MissingResult", "no UploadId")
         return upload_id
 
     def upload_part(self, bucket: str, object_key: str, upload_id: str, part_number: int, data: bytes) -> str:
@@ -471,7 +488,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         )
         etag = response.headers.get("ETag")
         if not etag:
-            raise HuaweiVodApiError("UploadPart", response.status_code, "MissingResult", "no ETag header")
+            raise vod_error("UploadPart", response.status_code, "MissingResult", "no ETag header")
         return etag
 
     def list_parts(self, bucket: str, object_key: str, upload_id: str) -> list[UploadedPart]:

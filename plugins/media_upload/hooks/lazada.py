@@ -21,7 +21,7 @@ from typing import Any
 import requests
 import tenacity
 from airflow.sdk import Connection
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from airflow.sdk.log import mask_secret
 
 from media_upload.hooks import LAZADA_CONN_ID
@@ -58,6 +58,8 @@ class ApiSpec:
     idempotent: bool = False
     needs_token: bool = True
     auth_gateway: bool = False
+    #: Seconds to wait for the answer, when the call works longer than the hook's ``timeout``.
+    read_timeout: float | None = None
 
 
 API_SPECS: dict[str, ApiSpec] = {
@@ -66,8 +68,9 @@ API_SPECS: dict[str, ApiSpec] = {
     "/media/video/block/create": ApiSpec("POST", idempotent=True),
     # Re-sending a block replaces it (same blockNo, same bytes).
     "/media/video/block/upload": ApiSpec("POST", idempotent=True),
-    # A blind re-commit may fail or make a second video: never retried on ambiguous failures.
-    "/media/video/block/commit": ApiSpec("POST", idempotent=False),
+    # A blind re-commit may fail or make a second video: never retried on ambiguous failures. Lazada
+    # joins the blocks before it answers, so a 100 MB video gets five minutes.
+    "/media/video/block/commit": ApiSpec("POST", idempotent=False, read_timeout=300.0),
     "/media/video/get": ApiSpec("GET", idempotent=True),
     "/media/video/remove": ApiSpec("POST", idempotent=True),
     "/image/upload": ApiSpec("POST", idempotent=True),
@@ -89,14 +92,45 @@ class LazadaError(AirflowException):
 
 
 class LazadaApiError(LazadaError):
-    """Lazada answered with an error envelope, or with a success envelope lacking its result."""
+    """Lazada answered with an error envelope, or with a success envelope lacking its result.
+
+    Raised as :class:`LazadaRefusal` (which also fails the task at once, without Airflow retries) when the
+    code is Lazada's final answer: see :func:`api_error`.
+    """
 
     def __init__(self, api: str, code: str, message: str, request_id: str | None = None) -> None:
         suffix = f" (request_id {request_id})" if request_id else ""
-        super().__init__(api, f"{code}: {message}{suffix}")
+        hint = HINTS.get(code, "")
+        super().__init__(
+            api, f"{code}: {message}{suffix}{f'. {hint}' if hint and hint not in message else ''}"
+        )
         self.code = code
         self.message = message
         self.request_id = request_id
+
+
+class LazadaRefusal(LazadaApiError, AirflowFailException):
+    """Lazada's final answer for this request (a refused signature, a bad parameter, a missing product):
+    sending it again cannot help, so the task fails at once and the message says what to do."""
+
+
+#: What a person does about the codes that need one.
+HINTS = {
+    "IncompleteSignature": "The app secret (connection password) does not match the app key (login), or the "
+    "clock is off by more than two hours: copy both from the Lazada Open Platform console (App Management)",
+    "InvalidAppKey": "The app key (connection login) is not a Lazada app: copy it from the Open Platform console",
+    "IllegalRefreshToken": "The refresh token expired or was already used: authorize the seller again and "
+    "store the new access_token and refresh_token in the connection",
+    "AUTH_TYPE_UNSUPPORTED": "This app's token is bound to a service-market order and cannot be refreshed",
+    "SKU_NOT_FOUND": "Check the product's SellerSku on Lazada, or name the item_id instead",
+}
+
+
+def api_error(api: str, code: str, message: str, request_id: str | None = None) -> LazadaApiError:
+    """The error for an answer: a :class:`LazadaRefusal` unless the code means "slow down", passing trouble,
+    or a token the hook may renew."""
+    retry_may_help = code in THROTTLE_CODES | TRANSIENT_CODES | ACCESS_TOKEN_CODES | {"MissingResult"}
+    return (LazadaApiError if retry_may_help else LazadaRefusal)(api, code, message, request_id)
 
 
 class LazadaTransportError(LazadaError):
@@ -195,21 +229,21 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             return self.extra_option(conn, name)
 
         if not conn.host:
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Lazada connection {self.lazada_conn_id!r} has no host: set the gateway URL "
                 f"or a region code ({', '.join(GATEWAYS)})"
             )
         if not conn.login or not conn.password:
-            raise AirflowException(
+            raise AirflowFailException(
                 f"Lazada connection {self.lazada_conn_id!r} needs the app key (login) and app secret (password)"
             )
-        gateway = resolve_gateway(conn.host)
-        if option("auth_host"):
-            auth_gateway = resolve_gateway(option("auth_host") or "")
-        elif gateway in GATEWAYS.values():
-            auth_gateway = AUTH_GATEWAY
-        else:  # an emulator or a proxy serves the auth APIs on the same base
-            auth_gateway = gateway
+        try:
+            gateway = resolve_gateway(conn.host)
+            auth_gateway = resolve_gateway(option("auth_host") or "") if option("auth_host") else ""
+        except ValueError as exc:
+            raise AirflowFailException(f"Lazada connection {self.lazada_conn_id!r}: {exc}") from None
+        if not auth_gateway:  # Lazada's own gateways share one auth host; an emulator or proxy serves both
+            auth_gateway = AUTH_GATEWAY if gateway in GATEWAYS.values() else gateway
         credentials = LazadaCredentials(
             gateway, auth_gateway, conn.login, conn.password, option("access_token"), option("refresh_token")
         )
@@ -236,7 +270,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         }
         if spec.needs_token:
             if not credentials.access_token:
-                raise AirflowException(
+                raise AirflowFailException(
                     f"Lazada connection {self.lazada_conn_id!r} has no access_token in its extra; "
                     "authorize the seller and store the token"
                 )
@@ -263,11 +297,11 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         code = str(body.get("code", ""))
         request_id = body.get("request_id")
         if code != "0":
-            raise LazadaApiError(
+            raise api_error(
                 api, code or "(no code)", mask_text(str(body.get("message", "")), secrets), request_id
             )
         if body.get("success") in (False, "false", "False"):
-            raise LazadaApiError(
+            raise api_error(
                 api,
                 str(body.get("result_code") or "FAILED"),
                 mask_text(str(body.get("result_message", "")), secrets),
@@ -306,7 +340,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         return self._retrying(spec)(self._send, api, params, file, expect, spec)
 
     def _unrenewable(self, exc: LazadaApiError) -> LazadaApiError:
-        return LazadaApiError(
+        return LazadaRefusal(
             exc.api,
             exc.code,
             f"{exc.message}. Connection {self.lazada_conn_id!r} has no refresh_token to renew it: "
@@ -339,14 +373,15 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
     ) -> dict[str, Any]:
         url = self._url(api, spec)
         signed = self.signed_params(api, params, spec)
+        timeout = (self.timeout, max(self.timeout, spec.read_timeout or 0))
         try:
             if spec.method == "GET":
-                response = self.session.get(url, params=signed, timeout=self.timeout)
+                response = self.session.get(url, params=signed, timeout=timeout)
             elif file is not None:
                 files = {file.field: (file.filename, file.data, "application/octet-stream")}
-                response = self.session.post(url, data=signed, files=files, timeout=self.timeout)
+                response = self.session.post(url, data=signed, files=files, timeout=timeout)
             else:
-                response = self.session.post(url, data=signed, timeout=self.timeout)
+                response = self.session.post(url, data=signed, timeout=timeout)
         except requests.RequestException as exc:
             raise LazadaTransportError(
                 api,
@@ -521,7 +556,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         )
         products = body["data"].get("products") or []
         if not products:
-            raise LazadaApiError("/products/get", "SKU_NOT_FOUND", f"no product has SellerSku {seller_sku!r}")
+            raise LazadaRefusal("/products/get", "SKU_NOT_FOUND", f"no product has SellerSku {seller_sku!r}")
         return dict(products[0])
 
     def set_product_video(

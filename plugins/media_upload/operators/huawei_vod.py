@@ -255,7 +255,7 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
         except UploadStopped as exc:
             raise refuse(exc) from None
         context["ti"].xcom_push(key="job", value=job.as_xcom())
-        if single or job.details.get("confirmed"):
+        if job.details.get("mode") == "single" or job.details.get("confirmed"):
             return []
         if job.block_size != plan.blocks.block_size:  # resumed with the parts the upload started with
             plan = plan_upload(

@@ -277,17 +277,16 @@ class LazadaRecordAuditOperator(LazadaBaseOperator):
     """Records a failed audit in the ledger (``rejected``), so no run uploads that content again.
 
     Runs only when the audit wait failed (``trigger_rule="one_failed"``); it reads the video's state once.
+    It pulls what it needs itself, so a run whose upload never started skips it instead of failing.
 
-    :param job: the init task's ``job`` XCom. (templated)
+    :param init_task_id: the init task, whose ``job`` XCom names the upload.
     :param commit_task_id: the commit task, whose XCom is the video id.
     """
 
-    template_fields: Sequence[str] = (*LazadaBaseOperator.template_fields, "job")
-
-    def __init__(self, *, job: Mapping[str, Any] | XComArg, commit_task_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, init_task_id: str, commit_task_id: str, **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "one_failed")
         super().__init__(**kwargs)
-        self.job = job
+        self.init_task_id = init_task_id
         self.commit_task_id = commit_task_id
 
     def execute(self, context: Context) -> str:
@@ -296,10 +295,12 @@ class LazadaRecordAuditOperator(LazadaBaseOperator):
         from media_upload.protocols.lazada import FAILED_VIDEO_STATES
         from media_upload.steps.common import UploadJob
 
-        video_id = context["ti"].xcom_pull(task_ids=self.commit_task_id)
-        if not video_id:
+        ti = context["ti"]
+        value = ti.xcom_pull(task_ids=self.init_task_id, key="job")
+        video_id = ti.xcom_pull(task_ids=self.commit_task_id)
+        if not value or not video_id:
             raise AirflowSkipException("No video was committed, so no audit to record")
-        job = UploadJob.from_xcom(self.job).with_(video_id=str(video_id))  # type: ignore[arg-type]
+        job = UploadJob.from_xcom(value).with_(video_id=str(video_id))
         state = str(self.hook.get_video(str(video_id))["state"])
         if state in FAILED_VIDEO_STATES:
             self.steps(context).audited(job, state)

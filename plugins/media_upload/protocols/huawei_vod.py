@@ -1,8 +1,8 @@
 """Huawei Cloud VOD and OBS wire facts shared by the hook and the emulator.
 
 Two signatures: APIG's ``SDK-HMAC-SHA256`` for the VOD API (``Authorization`` header) and OBS's V2
-query signature in the presigned URLs VOD hands out. Both follow ``shared/reference/huawei-cloud-vod.md``
-and are tested against the published vector and the official SDKs (``huaweicloudsdkcore``,
+query signature in the presigned URLs VOD hands out. Both follow Huawei Cloud's published pages (listed in
+``docs/huawei-vod-sandbox.md``) and are tested against the published vector and the official SDKs (``huaweicloudsdkcore``,
 ``esdk-obs-python``).
 """
 

@@ -1,6 +1,6 @@
 """Lazada Open Platform wire facts shared by the hook and the emulator.
 
-Everything here is taken from the official pages summarised in ``shared/reference/lazada-open-platform.md``;
+Everything here is taken from Lazada Open Platform's published pages (listed in ``docs/lazada-sandbox.md``);
 the hook signs with :func:`sign` and the emulator verifies with it, and both are tested against the
 documented vector and the official ``lazop-sdk``.
 """
@@ -73,6 +73,11 @@ def resolve_gateway(host: str) -> str:
     if value.lower() in GATEWAYS:
         return GATEWAYS[value.lower()]
     if "://" not in value:
+        if "." not in value:  # neither a region code nor a host name: a typo must not become https://xx/rest
+            raise ValueError(
+                f"host {host!r} is not a Lazada region code ({', '.join(GATEWAYS)}) nor a gateway URL "
+                "such as https://api.lazada.sg/rest"
+            )
         value = f"https://{value}"
     parts = urlsplit(value)
     if not parts.netloc:

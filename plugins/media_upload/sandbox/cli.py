@@ -42,6 +42,11 @@ def _add_link_flags(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="round-trip time added to every request (and once more for a new connection's handshake)",
     )
+    parser.add_argument(
+        "--public-url",
+        help="the base URL clients use to reach this emulator, when it differs from the bound address "
+        "(e.g. http://lazada-sandbox:8787 in a container); it appears in connections and signed URLs",
+    )
 
 
 def _lazada_parser(commands: argparse._SubParsersAction) -> None:

@@ -8,12 +8,14 @@ cleared task and a new run all start from what the platform already has.
 from __future__ import annotations
 
 import logging
+import os
+import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from media_upload.ledger import FAILED, PLANNED, UPLOADING, LedgerEntry, UploadLedger
+from media_upload.ledger import FAILED, HAS_VIDEO, PLANNED, UPLOADING, LedgerEntry, UploadLedger
 from media_upload.transfer.engine import Ack, BlockTask, Progress, send_blocks
 from media_upload.transfer.plan import BlockPlan, Chunk, _mb
 from media_upload.transfer.source import SourceError, source_size
@@ -258,7 +260,7 @@ def send_chunk(
             reused_blocks,
             len(tasks),
         )
-    started = time.monotonic()
+    started, start_rss = time.monotonic(), _rss()
     outcome = send_blocks(
         tasks,
         lambda task, data: send(jobs[task.upload], task, data),
@@ -279,12 +281,14 @@ def send_chunk(
     seconds = time.monotonic() - started
     sent = outcome.progress.sent
     logger.info(
-        "%s: sent %s in %d block(s) in %.1f s (%.1f MB/s)%s",
+        "%s: sent %s in %d block(s) in %.1f s (%.1f MB/s), peak memory %.0f MiB (%.0f MiB at start)%s",
         chunk["label"],
         _mb(sent) if sent else "0 bytes",
         len(tasks) - sum(1 for task in tasks if task.upload in failures),
         seconds,
         sent / max(seconds, 1e-6) / 1_000_000,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        start_rss / 2**20,
         f"; {len(failures)} upload(s) failed" if failures else "",
     )
     return ChunkResult(parts, failures, sent, len(tasks), reused_blocks, seconds)
@@ -328,6 +332,17 @@ class PlatformSteps:
         whose last block came in, so no video waits for a separate task to start. A source that changed, or
         an upload the platform no longer has, fails that job in the ledger; the next run starts it afresh.
         """
+        done = {
+            s.job.upload_id or "" for s in segments_of(chunk) if s.job.entry(self.ledger).state in HAS_VIDEO
+        }
+        if done:  # a retried or cleared chunk task: the platform made these videos already
+            self.log.info(
+                "%s: %d upload(s) already done; nothing to send for them", chunk["label"], len(done)
+            )
+            segments = [s for s in chunk["segments"] if (s["job"].get("upload_id") or "") not in done]
+            chunk = {**chunk, "segments": segments}
+            if not segments:
+                return ChunkResult({}, {}, 0, 0, 0, 0.0)
         result = send_chunk(chunk, self.ledger, self.send_block, self.log)
         for job in {segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values():
             upload = job.upload_id or ""
@@ -354,6 +369,15 @@ class PlatformSteps:
         entry = job.entry(self.ledger)
         if entry.state in (PLANNED, UPLOADING):
             self._record(entry, state=FAILED, reason=str(exc)[:1000])
+
+
+def _rss() -> int:
+    """This process's resident memory in bytes now (Linux), 0 where that cannot be read."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _check_unchanged(job: UploadJob) -> None:

@@ -75,7 +75,12 @@ class HuaweiVodSteps(PlatformSteps):
             status = str(self.hook.show_asset_meta(entry.video_id).get("status"))
             if status == "CREATING":
                 resumed = self._from_entry(job, entry)
-                if not resumed.upload_id and resumed.details.get("mode") == "multipart":
+                if resumed.details.get("mode") == "single":
+                    # The single PUT's signed URL was a credential and was not kept, and VOD signs only
+                    # multipart requests afterwards: the same object goes up as a one-part upload instead.
+                    resumed = resumed.with_(details={**resumed.details, "mode": "multipart"})
+                    entry = self._record(entry, details={**entry.details, "mode": "multipart"})
+                if not resumed.upload_id:
                     resumed = self._initiate(resumed, entry)
                 self.log.info(
                     "%s: resuming asset %s (%d of %d part(s) acknowledged)",
@@ -208,7 +213,7 @@ class HuaweiVodSteps(PlatformSteps):
             self.log.warning("%s: an answer was lost (%s); asking VOD and OBS what happened", job.label, exc)
             return self.reconcile(job)
         except HuaweiVodApiError as exc:
-            if exc.code == "VOD.10126":  # already confirmed: find out how
+            if exc.code == "VOD.10126" or exc.status >= 500:  # already confirmed, or it may have been: ask
                 return self.reconcile(job)
             self._record(
                 claimed,

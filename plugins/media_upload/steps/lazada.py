@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from media_upload.hooks.lazada import LazadaApiError, LazadaHook, LazadaTransportError
+from media_upload.hooks.lazada import TRANSIENT_CODES, LazadaApiError, LazadaHook, LazadaTransportError
 from media_upload.ledger import (
     ATTACHED,
     AUDITED,
@@ -62,9 +62,13 @@ class LazadaSteps(PlatformSteps):
                 entry.state,
             )
             return job.with_(video_id=entry.video_id, upload_id=entry.upload_id)
-        if entry.state == REJECTED:
+        refused = entry if entry.state == REJECTED else self._rejected_content(job)
+        if refused is not None:
             raise UploadStopped(
-                job, REJECTED, f"this content was rejected before ({entry.reason}); change the video"
+                job,
+                REJECTED,
+                f"this content was rejected before, for {refused.label or refused.product} ({refused.reason}); "
+                "change the video",
             )
         if entry.state == NEEDS_ATTENTION:
             raise UploadStopped(job, NEEDS_ATTENTION, entry.reason or "an earlier upload needs attention")
@@ -116,6 +120,11 @@ class LazadaSteps(PlatformSteps):
             "%s: InitCreateVideo gave upload id %s (%d block(s))", job.label, upload_id, job.plan.count
         )
         return job.with_(upload_id=upload_id)
+
+    def _rejected_content(self, job: UploadJob) -> LedgerEntry | None:
+        """A rejection of the same bytes for any product of the account: the audit judges the video."""
+        rows = self.ledger.with_content(PLATFORM, job.account, job.content_sha256)
+        return next((row for row in rows if row.state == REJECTED), None)
 
     def _video_for_same_content(self, job: UploadJob) -> LedgerEntry | None:
         for other in self.ledger.with_content(PLATFORM, job.account, job.content_sha256):
@@ -196,6 +205,8 @@ class LazadaSteps(PlatformSteps):
             adopted = _committed_video(exc)
             if adopted:
                 return self._committed(claimed, job, adopted)
+            if exc.code in TRANSIENT_CODES:  # the backend may have made the video before it failed: ask
+                return self.reconcile(job, parts, lost=f"{exc.code}: {exc.message}")
             self._record(
                 claimed,
                 state=FAILED,
@@ -240,6 +251,8 @@ class LazadaSteps(PlatformSteps):
             adopted = _committed_video(exc)
             if adopted:
                 return self._committed(entry, job, adopted)
+            if exc.code in TRANSIENT_CODES:
+                raise  # passing trouble: the row stays commit_unknown, a retry asks again
             reason = (
                 f"CompleteCreateVideo of upload {job.upload_id} was sent at {entry.committed_at or '?'} and its answer "
                 f"was lost{f' ({lost})' if lost else ''}; asking again answered {exc.code}: {exc.message}, so whether "

@@ -86,7 +86,7 @@ def lazada_video_upload(
             timeout=audit_timeout.total_seconds(),
         )
         record = LazadaRecordAuditOperator(
-            task_id="record_audit", job=init.output["job"], commit_task_id=commit.task_id, **common
+            task_id="record_audit", init_task_id=init.task_id, commit_task_id=commit.task_id, **common
         )
         audit >> record
     return audit.output

@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from media_upload.transfer.errors import SourceError
 
 MB = 1_000_000
+#: Blocks are not cut smaller than this just to fill the parallel slots: every request costs a round trip
+#: and counts against the seller's API limits.
+SPLIT_FLOOR_BYTES = MB
 
 
 def _mb(size: int) -> str:
@@ -66,12 +69,15 @@ class PartRules:
             )
 
     def default_part_size(self, size: int, parallel: int = 8) -> int:
-        """Equal blocks under the recommended size, their count a multiple of ``parallel`` when that
-        keeps them above the minimum, so the last wave of a parallel upload is as full as the first."""
+        """Equal blocks under the recommended size, their count a multiple of ``parallel`` when that keeps
+        them at least ``SPLIT_FLOOR_BYTES`` (and the platform's minimum), so the last wave of a parallel
+        upload is as full as the first; never more blocks than the platform allows."""
         count = max(-(-size // self.recommended_part_bytes), 1)
         rounded = -(-count // parallel) * parallel
-        if size // rounded >= self.min_part_bytes:
+        if size // rounded >= max(self.min_part_bytes, SPLIT_FLOOR_BYTES):
             count = rounded
+        if self.max_parts is not None:
+            count = min(count, self.max_parts)
         part = -(-size // count)
         return max(part, min(self.min_part_bytes, size))
 

@@ -38,7 +38,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
 
     async def vod(request: Request, project_id: str, operation: str, handler: Callable[..., Any]) -> Response:
         """Authenticate, apply faults, run ``handler(query_pairs, json_body)`` and answer in VOD's shape."""
-        request_id = _request_id()
+        request_id, started = _request_id(), backend.clock()
         body = await request.body()
         query = parse_qsl(request.url.query, keep_blank_values=True)
         drop = False
@@ -64,7 +64,9 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
         except Exception:
             log.exception("sandbox failure in %s", operation)
             status, content = 500, {"error_code": "VOD.10051", "error_msg": "Internal server error"}
-        backend.log_request(request.method, str(request.url), operation, status, content.get("error_code"))
+        backend.log_request(
+            request.method, str(request.url), operation, status, content.get("error_code"), started
+        )
         if drop:
             return CutOffResponse()
         return JSONResponse(content, status_code=status, headers={"X-Request-Id": request_id})
@@ -179,7 +181,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
 
     @app.api_route("/{bucket}/{key:path}", methods=["GET", "PUT", "POST", "DELETE"], include_in_schema=False)
     async def obs(bucket: str, key: str, request: Request) -> Response:
-        request_id = _request_id()
+        request_id, started = _request_id(), backend.clock()
         query = parse_obs_query(request.url.query)
         params = {name: value or "" for name, value in query}
         method = request.method
@@ -260,7 +262,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
             response = Response(
                 failure.xml(f"/{bucket}/{key}", request_id), status_code=500, media_type="application/xml"
             )
-        backend.log_request(method, str(request.url), operation, response.status_code, code)
+        backend.log_request(method, str(request.url), operation, response.status_code, code, started)
         return CutOffResponse() if drop and code is None else response
 
     return app

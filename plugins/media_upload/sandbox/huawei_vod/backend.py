@@ -1,8 +1,8 @@
 """State and rules of the Huawei Cloud VOD emulator and of the OBS bucket behind its signed URLs.
 
 HTTP-free: :mod:`.app` parses requests and calls these methods. Parts and objects live on disk under
-``data_dir``. Choices where Huawei's pages are silent follow section 14 of the reference and are
-listed in ``docs/huawei-vod-sandbox.md``.
+``data_dir``. Choices where Huawei's pages are silent are listed, with their reasons, in
+``docs/huawei-vod-sandbox.md``.
 """
 
 from __future__ import annotations
@@ -85,6 +85,8 @@ class HuaweiVodSandboxConfig:
     #: The link model: MB/s per connection (0: unlimited) and round-trip milliseconds.
     bandwidth_per_connection: float = 0.0
     latency_ms: float = 0.0
+    #: The base URL clients reach the emulator at, when it is not the address it binds (a container name).
+    public_url: str | None = None
 
     @property
     def link(self) -> LinkModel:
@@ -250,10 +252,13 @@ class HuaweiVodBackend:
             return VodErrorReply(*_status_and(INJECTABLE_VOD_ERRORS[fault.kind], fault.kind))
         return ObsErrorReply(*_status_and(INJECTABLE_OBS_ERRORS[fault.kind], fault.kind))
 
-    def log_request(self, method: str, url: str, operation: str, status: int, code: str | None) -> None:
-        """Record a request with ``Signature`` (and any token) masked."""
+    def log_request(
+        self, method: str, url: str, operation: str, status: int, code: str | None, started: float
+    ) -> None:
+        """Record a request (when it arrived, how long it took) with ``Signature`` (and any token) masked."""
         entry = {
-            "at": self.clock(),
+            "at": started,
+            "ms": round((self.clock() - started) * 1000, 1),
             "method": method,
             "url": mask_url(url),
             "operation": operation,

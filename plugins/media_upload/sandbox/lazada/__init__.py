@@ -34,7 +34,8 @@ class LazadaSandbox:
         self._server = SandboxServer(create_app(self.backend), host, port, log_level, self.config.link)
 
     def start(self) -> LazadaSandbox:
-        self.backend.public_url = self._server.start()
+        bound = self._server.start()
+        self.backend.public_url = (self.config.public_url or bound).rstrip("/")
         return self
 
     def stop(self) -> None:

@@ -110,7 +110,7 @@ def create_app(backend: LazadaBackend) -> FastAPI:
             if not isinstance(exc, ErrorReply):
                 log.exception("sandbox failure on %s", api_path)
                 exc = ErrorReply("1000", "Internal Application Error", type_="ISP")
-            code = exc.code
+            code, fault = exc.code, exc.fault
             body = envelopes.error(exc)
         finally:
             for upload in uploads:

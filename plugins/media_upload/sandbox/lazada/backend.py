@@ -2,7 +2,7 @@
 
 One :class:`LazadaBackend` holds a seller's tokens, uploads (blocks on disk), videos, images and
 products. The HTTP layer (:mod:`.app`) turns requests into calls of :meth:`LazadaBackend.call`.
-Where Lazada's pages are silent, the choices follow section 12 of the reference and are listed in
+Where Lazada's pages are silent, the choices are listed, with their reasons, in
 ``docs/lazada-sandbox.md``.
 """
 
@@ -92,6 +92,8 @@ class LazadaSandboxConfig:
     #: The link model: MB/s per connection (0: unlimited) and round-trip milliseconds.
     bandwidth_per_connection: float = 0.0
     latency_ms: float = 0.0
+    #: The base URL clients reach the emulator at, when it is not the address it binds (a container name).
+    public_url: str | None = None
 
     @property
     def link(self) -> LinkModel:
@@ -260,7 +262,11 @@ class LazadaBackend:
             raise self._injected_error(fault.kind)
         handler = getattr(self, route.handler)
         file = files.get(route.file_field) if route.file_field else None
-        body = handler(params, file) if route.file_field else handler(params)
+        try:
+            body = handler(params, file) if route.file_field else handler(params)
+        except ErrorReply as exc:
+            exc.fault = fault  # a drop or a delay applies to an error answer too
+            raise
         return CallResult(body, fault)
 
     def authenticate(self, api: str, params: Mapping[str, str], needs_token: bool) -> None:
@@ -335,7 +341,7 @@ class LazadaBackend:
     def log_request(
         self, method: str, api: str, params: Mapping[str, str], code: str, started: float
     ) -> None:
-        """Record a request with its secrets masked; empty-valued parameters are flagged (reference §3)."""
+        """Record a request with its secrets masked; empty-valued parameters are flagged (clients in other languages sign them differently)."""
         entry = {
             "at": started,
             "method": method,
@@ -760,7 +766,7 @@ class LazadaBackend:
             record = self.tokens.get(value)
         if record is None or record.kind != "refresh" or record.expires_at <= self.clock():
             raise illegal_refresh_token()
-        # A refresh renews the access token's lifetime but not the refresh token's (reference §4).
+        # A refresh renews the access token's lifetime but not the refresh token's.
         return self._grant(refresh_expires_at=record.expires_at, info_key="country_user_info_list")
 
     def _grant(self, refresh_expires_at: float, info_key: str) -> dict[str, Any]:

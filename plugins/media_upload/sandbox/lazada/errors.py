@@ -27,6 +27,8 @@ class ErrorReply(Exception):
         self.type = type_
         self.business = business
         self.detail = detail
+        #: An injected ``drop`` or ``delay`` to apply to this answer (the API ran and said no).
+        self.fault: Any = None
 
 
 def missing_parameter(name: str) -> ErrorReply:
