@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,30 @@ sandbox-lazada: $(BIN)/.installed
 sandbox-huawei-vod: $(BIN)/.installed
 	$(BIN)/media-sandbox huawei-vod --port 8788
 
+# The oldest Airflow the package declares (pyproject.toml), installed as PyPI was a few weeks after its
+# release, with this project's wheel on top: the unit tests and the DAG import test must pass there too.
+OLDEST_AIRFLOW := 3.2.0
+OLDEST_AIRFLOW_PYPI_DATE := 2026-05-01
+OLDEST := .venv-oldest-airflow
+test-oldest-airflow: $(BIN)/.installed
+	rm -rf $(OLDEST)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(OLDEST)
+	$(BIN)/uv build --wheel --quiet -o $(OLDEST)/dist .
+	$(BIN)/uv pip install --quiet --python $(OLDEST)/bin/python --exclude-newer $(OLDEST_AIRFLOW_PYPI_DATE) \
+		"apache-airflow==$(OLDEST_AIRFLOW)" apache-airflow-providers-http apache-airflow-providers-postgres \
+		apache-airflow-providers-sqlite "apache-airflow-providers-amazon[s3fs]" "moto[s3]>=5" flask-cors \
+		pytest pytest-asyncio pytest-timeout
+	$(BIN)/uv pip install --quiet --python $(OLDEST)/bin/python $(OLDEST)/dist/*.whl \
+		"lazop-sdk==1.0.3" "huaweicloudsdkvod==3.1.219" "esdk-obs-python==3.26.6"
+	cd /tmp && $(CURDIR)/$(OLDEST)/bin/python -c "import airflow, media_upload; \
+		assert airflow.__version__ == '$(OLDEST_AIRFLOW)', airflow.__version__; \
+		assert 'site-packages' in media_upload.__file__, media_upload.__file__; \
+		print('Airflow', airflow.__version__, 'with', media_upload.__file__)"
+	MEDIA_UPLOAD_TEST_PLUGINS_FOLDER=$(OLDEST)/no-plugins $(OLDEST)/bin/python -m pytest tests/unit tests/dags/test_dag_integrity.py
+
 # Re-resolve the pinned lock after editing pyproject.toml dependencies.
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --quiet -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .airflow-demo
+	rm -rf $(VENV) $(OLDEST) .airflow-demo

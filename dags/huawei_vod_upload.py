@@ -34,7 +34,7 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
         "video_path": Param(
-            str(SAMPLE_VIDEO),
+            str(SAMPLE_VIDEO) if SAMPLE_VIDEO.exists() else None,  # the sample, in this project's checkout
             type="string",
             minLength=1,
             title="Video",

@@ -6,6 +6,7 @@ from typing import Any
 
 _SECRET = {"type": ["string", "null"], "format": "password"}
 LAZADA = "Lazada Open Platform"
+EXAMPLE_DAGS = ("lazada_product_video", "huawei_vod_upload", "lazada_catalog_videos", "lazada_product_sync")
 HUAWEI_VOD = "Huawei Cloud VOD"
 
 
@@ -34,6 +35,8 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             },
         ],
+        # Not an Airflow key: where the example DAGs are inside the installed package.
+        "example-dags": [f"media_upload.example_dags.{name}" for name in EXAMPLE_DAGS],
         "hooks": _modules("hooks"),
         "operators": _modules("operators"),
         "sensors": _modules("sensors"),

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.dag_processing.dagbag import DagBag
+try:
+    from airflow.dag_processing.dagbag import DagBag
+except ImportError:  # Airflow 3.2, the oldest supported version (make test-oldest-airflow)
+    from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
 from media_upload.hooks.lazada import LazadaHook
 from media_upload.sandbox.lazada.products import sample_product_payload
