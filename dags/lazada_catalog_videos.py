@@ -5,7 +5,7 @@ Reads a manifest (CSV or JSON Lines, one row per product video), checks every ro
 before the first upload, skips what the upload ledger says is done, uploads every new or changed video
 in blocks (a few mapped chunk tasks carry the blocks of all videos, several in flight each), waits for
 the audits in the triggerer, puts each video on its product, and emits one
-`lazada://<account>/product-videos` Asset event per run listing every attached video (see
+`x-lazada://<account>/product-videos` Asset event per run listing every attached video (see
 `lazada_product_sync`).
 
 Each step is one task for the whole batch; inside it every video is on its own, so one that fails is

@@ -1,7 +1,7 @@
 """
 ### React to new product videos
 
-An example downstream DAG: scheduled on the `lazada://<account>/product-videos` Asset that
+An example downstream DAG: scheduled on the `x-lazada://<account>/product-videos` Asset that
 `lazada_catalog_videos` updates once per catalog run. Each event's `extra` is `{"run_id", "videos": [...]}`,
 one entry per attached video with `{seller_sku, item_id, video_id, content_sha256}`; events queue up
 between runs, so there may be several. Replace the task body with your product-sync logic.

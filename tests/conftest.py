@@ -155,6 +155,14 @@ def postgres_dsn() -> str:
     return dsn
 
 
+@pytest.fixture(autouse=True)
+def _own_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test gets a ledger (and token store) of its own, so nothing one test records leaks into another."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER", "sqlite://" + str(tmp_path / "own-ledger.db").replace("/", "%2F")
+    )
+
+
 @pytest.fixture
 def ledger_connection(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest
@@ -169,7 +177,8 @@ def ledger_connection(
             import psycopg2
 
             with psycopg2.connect("host=127.0.0.1 dbname=test user=postgres") as db, db.cursor() as cursor:
-                cursor.execute("DROP TABLE IF EXISTS media_upload_ledger")
+                for table in ("media_upload_ledger", "media_upload_blocks", "media_upload_tokens"):
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
             uri = "postgres://postgres@127.0.0.1:5432/test"
         monkeypatch.setenv("AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER", uri)
         return uri

@@ -28,6 +28,7 @@ from typing import Any
 DEFAULT_CONN_ID = "media_upload_ledger"
 TABLE = "media_upload_ledger"
 BLOCKS_TABLE = "media_upload_blocks"
+TOKENS_TABLE = "media_upload_tokens"
 
 #: Nothing sent yet.
 PLANNED = "planned"
@@ -257,24 +258,41 @@ class UploadLedger:
         return list(self._run(work))
 
     def _create(self) -> None:
-        """Check the tables with one query; create them, or add missing columns, only when that fails."""
+        """Check the tables with one query; create them, or add missing columns, only when that fails.
+
+        Many tasks may open a new ledger at once: on PostgreSQL the creation holds an advisory lock, since
+        concurrent ``CREATE TABLE IF NOT EXISTS`` can still collide there; SQLite serialises writers itself.
+        """
         try:
             self._select(f"SELECT {', '.join(_COLUMNS_SQL)} FROM {TABLE} WHERE 1 = 0")
             self._select(f"SELECT part_number FROM {BLOCKS_TABLE} WHERE 1 = 0")
+            self._select(f"SELECT lineage FROM {TOKENS_TABLE} WHERE 1 = 0")
             return
         except Exception:
             pass  # missing, or made by an earlier version
         if self.database.kind == "sqlite":  # readers do not wait for writers (several tasks at once)
             self._execute([("PRAGMA journal_mode=WAL", ())])
         columns = ", ".join(f"{name} {kind}" for name, kind in _COLUMNS_SQL.items())
+        lock = (
+            [("SELECT pg_advisory_xact_lock(hashtext(%s))", (TABLE,))]
+            if self.database.kind == "postgres"
+            else []
+        )
         self._execute(
             [
+                *lock,
                 (f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns}, PRIMARY KEY ({', '.join(_KEY)}))", ()),
                 (
                     f"CREATE TABLE IF NOT EXISTS {BLOCKS_TABLE} (platform VARCHAR(32) NOT NULL, "
                     "upload_id VARCHAR(128) NOT NULL, part_number INTEGER NOT NULL, tag VARCHAR(128) NOT NULL, "
                     "bytes BIGINT NOT NULL, acked_at VARCHAR(32) NOT NULL, "
                     "PRIMARY KEY (platform, upload_id, part_number))",
+                    (),
+                ),
+                (
+                    f"CREATE TABLE IF NOT EXISTS {TOKENS_TABLE} (lineage CHAR(64) PRIMARY KEY, "
+                    "access_token TEXT NOT NULL, refresh_token TEXT NOT NULL, expires_in BIGINT, "
+                    "refreshed_at VARCHAR(32), refreshed_by TEXT)",
                     (),
                 ),
             ]
@@ -287,10 +305,17 @@ class UploadLedger:
         missing = [name for name in _COLUMNS_SQL if name not in self._run(present)]
         if missing:  # a ledger made by an earlier version: add the new columns, keep every row
             self._execute(
-                [(f"ALTER TABLE {TABLE} ADD COLUMN {name} {_COLUMNS_SQL[name]}", ()) for name in missing]
+                [
+                    *lock,
+                    *(
+                        (f"ALTER TABLE {TABLE} ADD COLUMN {name} {_COLUMNS_SQL[name]}", ())
+                        for name in missing
+                    ),
+                ]
             )
         self._execute(
             [
+                *lock,
                 (f"CREATE INDEX IF NOT EXISTS {TABLE}_run ON {TABLE} (dag_id, run_id)", ()),
                 (f"CREATE INDEX IF NOT EXISTS {TABLE}_updated ON {TABLE} (updated_at)", ()),
             ]

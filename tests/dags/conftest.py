@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 try:
     from airflow.dag_processing.dagbag import DagBag
 except ImportError:  # Airflow 3.2, the oldest supported version (make test-oldest-airflow)

@@ -84,7 +84,7 @@ def test_lazada_catalog_videos_shape(dagbag):
     group = "catalog."
     steps = (
         "plan", "upload_chunk", "commit", "wait_for_audit", "attach", "report",
-        "catalog_verdict", "next_batch_conf", "next_batch",
+        "catalog_verdict", "next_batch",
     )  # fmt: skip
     assert set(dag.task_ids) == {group + name for name in steps}
     assert [name for name in steps if dag.get_task(group + name).is_mapped] == ["upload_chunk"]
@@ -94,7 +94,7 @@ def test_lazada_catalog_videos_shape(dagbag):
     for name in ("commit", "attach", "report"):  # one video's failure does not stop the others
         assert dag.get_task(group + name).trigger_rule == "all_done", name
     assert dag.get_task(group + "catalog_verdict").upstream_task_ids == {group + "report"}
-    assert dag.get_task(group + "next_batch").upstream_task_ids == {group + "next_batch_conf"}
+    assert dag.get_task(group + "next_batch").upstream_task_ids == {group + "report"}
     outlets = dag.get_task(group + "attach").outlets
     assert outlets == [product_videos_asset(), product_video_events()]
     assert [type(outlet) for outlet in outlets] == [Asset, AssetAlias]

@@ -264,7 +264,7 @@ def test_one_asset_event_per_run_lists_every_attached_video(dagbag, sandbox, cat
             .join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
             .filter(
                 AssetEvent.source_run_id == dag_run.run_id,
-                AssetModel.uri.like(f"{asset.uri}/%"),
+                AssetModel.uri.like("x-lazada://lazada_default/items/%"),
             )
             .all()
         )
@@ -286,7 +286,7 @@ def test_one_asset_event_per_run_lists_every_attached_video(dagbag, sandbox, cat
     assert queued == 1  # the scheduler would start lazada_product_sync once
 
     assert sorted(extra["seller_sku"] for _, extra in per_video) == [v["seller_sku"] for v in listed]
-    assert all(uri == f"{asset.uri}/{extra['item_id']}" for uri, extra in per_video)
+    assert all(uri == f"x-lazada://lazada_default/items/{extra['item_id']}/video" for uri, extra in per_video)
 
     sync = dagbag.dags["lazada_product_sync"].get_task("sync_product_videos")
 

@@ -160,7 +160,8 @@ def test_no_secret_reaches_logs_xcom_or_rendered_fields(dagbag, sandbox, run_out
 
     dag_run = dagbag.dags["lazada_product_video"].test(run_conf=run_conf(product))
     assert dag_run.state == DagRunState.SUCCESS
-    assert sandbox.backend.request_counts["/auth/token/refresh"] >= 1
+    # Every task met the expired token; one refreshed it, the others used the pair it stored.
+    assert sandbox.backend.request_counts["/auth/token/refresh"] == 1
 
     with create_session() as session:
         xcoms = session.query(XComModel).filter(XComModel.run_id == dag_run.run_id).all()
@@ -173,7 +174,7 @@ def test_no_secret_reaches_logs_xcom_or_rendered_fields(dagbag, sandbox, run_out
             [r.rendered_fields for r in rendered], default=str
         )
     output = run_output()
-    assert "Rotate the access_token and refresh_token" in output
+    assert "the new pair is kept in the ledger database" in output
     secrets = [sandbox.config.app_secret, *sandbox.backend.tokens, *signatures]
     assert len(signatures) > 10
     leaked = [secret for secret in secrets if secret in output or secret in stored]

@@ -22,7 +22,11 @@ from media_upload.catalog.operators import (
     product_video_events,
     product_videos_asset,
 )
-from media_upload.catalog.report import LazadaCatalogReportOperator, catalog_verdict, next_batch_conf
+from media_upload.catalog.report import (
+    LazadaCatalogNextBatchOperator,
+    LazadaCatalogReportOperator,
+    catalog_verdict,
+)
 from media_upload.hooks.lazada import LazadaApiError, LazadaHook
 from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, UPLOADING, LedgerEntry, UploadLedger
 from media_upload.operators.lazada import LazadaUploadChunkOperator
@@ -385,7 +389,13 @@ def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(sho
     )
     assert run.context["outlet_events"][asset].extra == {"run_id": "run-1", "videos": [video]}
     assert run.context["outlet_events"][alias].added == [
-        (Asset(uri=f"{asset.uri}/{shop.items['shoe']}", name=f"lazada_item_{shop.items['shoe']}"), video)
+        (
+            Asset(
+                uri=f"x-lazada://lazada_default/items/{shop.items['shoe']}/video",
+                name=f"lazada_item_{shop.items['shoe']}",
+            ),
+            video,
+        )
     ]
     assert isinstance(alias, AssetAlias)
     assert UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"]).state == ATTACHED
@@ -413,15 +423,11 @@ def test_a_batch_holds_max_map_length_videos_however_many_blocks_each_has(
     report = run.xcom("plan", "report")
     assert report["invalid"] == [] and report["deferred_lines"] == [3] and report["next_after_line"] == 2
     assert [(s["first"], s["last"]) for chunk in chunks for s in chunk["segments"]] == [(0, 1), (2, 3)]
-    assert next_batch_conf.function(report, manifest, 1_000_000) == {
-        "manifest": manifest,
-        "block_size": 1_000_000,
-        "after_line": 2,
-    }
     assert sandbox.backend.request_counts[INIT] == 1
 
     later = catalog_run("run-2")
     later.plan(manifest, after_line=2)
     assert [job["label"] for job in later.xcom("plan", "jobs")] == ["next"]
-    with pytest.raises(AirflowSkipException):
-        next_batch_conf.function(later.xcom("plan", "report"), manifest, 1_000_000)
+    next_batch = LazadaCatalogNextBatchOperator(task_id="next_batch", plan_task_id="plan", manifest=manifest)
+    with pytest.raises(AirflowSkipException, match="fitted in this run"):
+        next_batch.execute(later.context)

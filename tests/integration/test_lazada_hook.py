@@ -259,7 +259,7 @@ def test_refused_token_is_renewed_once_and_logged_masked(hook, lazada_sandbox, c
     assert hook.credentials.access_token != lazada_sandbox.config.access_token
     assert lazada_sandbox.backend.request_counts["/auth/token/refresh"] == 1
     logged = "".join(capfd.readouterr())
-    assert "Rotate the access_token and refresh_token" in logged
+    assert "the new pair is kept in the ledger database" in logged
     assert hook.credentials.access_token not in logged and hook.credentials.refresh_token not in logged
     hook.get_video_quota()
     assert lazada_sandbox.backend.request_counts["/auth/token/refresh"] == 1

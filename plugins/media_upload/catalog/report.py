@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import conf, task
+from airflow.sdk import BaseOperator, conf, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from media_upload.catalog.plan import PLATFORM
@@ -169,9 +169,36 @@ def catalog_verdict(summary: dict[str, Any], fail_on_video_errors: bool | str = 
         raise AirflowFailException(f"{summary['failed']} video(s) failed:\n" + "\n".join(failures))
 
 
-@task
-def next_batch_conf(report: dict[str, Any], manifest: str, block_size: Any) -> dict[str, Any]:
-    """The conf of the run that takes the rows this batch left; skipped when nothing is left."""
-    if report.get("next_after_line") is None:
-        raise AirflowSkipException("The whole manifest fitted in this run")
-    return {"manifest": manifest, "block_size": int(block_size or 0), "after_line": report["next_after_line"]}
+class LazadaCatalogNextBatchOperator(BaseOperator):
+    """Triggers a run of the same DAG for the rows this batch could not hold; skipped when none are left.
+
+    :param plan_task_id: the plan task, whose ``report`` names the next line.
+    :param manifest: the manifest of this run. (templated)
+    :param block_size: the block size of this run. (templated)
+    """
+
+    template_fields: Sequence[str] = ("manifest", "block_size")
+
+    def __init__(self, *, plan_task_id: str, manifest: str, block_size: Any = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.plan_task_id = plan_task_id
+        self.manifest = manifest
+        self.block_size = block_size
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        # Imported here: the standard provider's trigger operator costs a DAG file half a second to import.
+        from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+
+        report = context["ti"].xcom_pull(task_ids=self.plan_task_id, key="report") or {}
+        if report.get("next_after_line") is None:
+            raise AirflowSkipException("The whole manifest fitted in this run")
+        conf = {
+            "manifest": self.manifest,
+            "block_size": int(self.block_size or 0),
+            "after_line": report["next_after_line"],
+        }
+        self.log.info("Lines after %d go to the next batch run", conf["after_line"])
+        TriggerDagRunOperator(task_id=self.task_id, trigger_dag_id=context["dag"].dag_id, conf=conf).execute(
+            context
+        )
+        return conf

@@ -12,9 +12,13 @@ the access token on every request. This hook follows its shape instead (one sess
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
+import secrets
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,6 +31,7 @@ from airflow.sdk.log import mask_secret
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.retry import RetryPolicy, never_sent
+from media_upload.ledger import DEFAULT_CONN_ID as LEDGER_CONN_ID
 from media_upload.masking import mask_text
 from media_upload.protocols.lazada import (
     AUTH_GATEWAY,
@@ -154,6 +159,49 @@ class FilePart:
     filename: str = "file"
 
 
+class MultipartBody(io.RawIOBase):
+    """A ``multipart/form-data`` body streamed from the form fields and the file's bytes as they are.
+
+    ``requests`` would build the whole body in memory, a second copy of every block in flight; this is read
+    by the socket in small pieces, so a block costs its own size once.
+    """
+
+    def __init__(self, fields: Mapping[str, str], file: FilePart) -> None:
+        super().__init__()
+        boundary = secrets.token_hex(16)
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        head = b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+            for name, value in fields.items()
+        )
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{file.field}"; filename="{file.filename}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        self._pieces = [
+            memoryview(head),
+            memoryview(file.data),
+            memoryview(f"\r\n--{boundary}--\r\n".encode()),
+        ]
+        self._length = sum(len(piece) for piece in self._pieces)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._pieces and not len(self._pieces[0]):
+            self._pieces.pop(0)
+        if not self._pieces:
+            return 0
+        size = min(len(buffer), len(self._pieces[0]))
+        buffer[:size] = self._pieces[0][:size]
+        self._pieces[0] = self._pieces[0][size:]
+        return size
+
+
 @dataclass(frozen=True)
 class LazadaCredentials:
     gateway: str
@@ -201,6 +249,8 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
     :param max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds: the
         :class:`~media_upload.hooks.retry.RetryPolicy`; throttling waits at least a second ("this ban will
         last 1 seconds").
+    :param token_store_conn_id: the SQL connection where renewed tokens are kept for every task (the
+        upload ledger's database).
     """
 
     conn_name_attr = "lazada_conn_id"
@@ -217,10 +267,14 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         backoff_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
         throttle_pause_seconds: float = 1.0,
+        token_store_conn_id: str = LEDGER_CONN_ID,
     ) -> None:
         policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
         super().__init__(lazada_conn_id, timeout=timeout, retry_policy=policy)
         self.lazada_conn_id = lazada_conn_id
+        self.token_store_conn_id = token_store_conn_id
+        self._authorization_refresh_token: str | None = None
+        self._renewing = threading.Lock()
 
     # ------------------------------------------------------------------ connection
 
@@ -247,6 +301,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         credentials = LazadaCredentials(
             gateway, auth_gateway, conn.login, conn.password, option("access_token"), option("refresh_token")
         )
+        self._authorization_refresh_token = credentials.refresh_token
         for secret in (credentials.app_secret, credentials.access_token, credentials.refresh_token):
             if secret:
                 mask_secret(secret)
@@ -329,15 +384,17 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         """
         spec = spec or API_SPECS.get(api, ApiSpec())
         params = params or {}
-        try:
-            return self._retrying(spec)(self._send, api, params, file, expect, spec)
-        except LazadaApiError as exc:
-            if exc.code not in ACCESS_TOKEN_CODES or not spec.needs_token:
-                raise
-            if not self.credentials.refresh_token:
-                raise self._unrenewable(exc) from None
-        self.refresh_access_token()
-        return self._retrying(spec)(self._send, api, params, file, expect, spec)
+        for renewals in range(3):  # a pair another task stored may be stale too: then this task refreshes
+            used = self.credentials.access_token
+            try:
+                return self._retrying(spec)(self._send, api, params, file, expect, spec)
+            except LazadaApiError as exc:
+                if exc.code not in ACCESS_TOKEN_CODES or not spec.needs_token or renewals == 2:
+                    raise
+                if not self.credentials.refresh_token:
+                    raise self._unrenewable(exc) from None
+            self.renew_access_token(used)
+        raise AssertionError("unreachable")
 
     def _unrenewable(self, exc: LazadaApiError) -> LazadaApiError:
         return LazadaRefusal(
@@ -348,22 +405,56 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             exc.request_id,
         )
 
-    def _adopt_renewed_tokens(self, body: Mapping[str, Any]) -> None:
-        """Use the pair /auth/token/refresh returned from now on, masked wherever it could be logged."""
-        credentials = self.credentials
-        access, refresh = (
-            str(body["access_token"]),
-            str(body.get("refresh_token") or credentials.refresh_token),
+    def renew_access_token(self, refused: str | None) -> None:
+        """Lazada refused the access token ``refused``: renew it once for the whole deployment.
+
+        Under the token store's lock, a pair another task renewed already is taken as it is; otherwise this
+        task calls /auth/token/refresh and stores the answer for every later task (see
+        :mod:`media_upload.token_store`). Threads of this task (blocks in flight) wait for one another, and
+        one that finds the token already replaced just tries again. The connection itself is not changed.
+        """
+        from media_upload.token_store import TokenStore, lineage
+
+        with self._renewing:
+            credentials = self.credentials
+            if credentials.access_token != refused:
+                return  # another thread of this task renewed it meanwhile
+            self._renew(credentials, TokenStore(self.token_store_conn_id), lineage)
+
+    def _renew(self, credentials: LazadaCredentials, store: Any, lineage: Callable[[str, str], str]) -> None:
+        pair, refreshed = store.renew(
+            lineage(credentials.app_key, self._authorization_refresh_token or ""),
+            credentials.access_token or "",
+            credentials.refresh_token or "",
+            self._refresh,
+            refreshed_by=f"connection {self.lazada_conn_id}",
         )
-        mask_secret(access)
-        mask_secret(refresh)
-        self._credentials = replace(credentials, access_token=access, refresh_token=refresh)
-        self.log.warning(
-            "Lazada refused the stored access token of connection %r; it was renewed with the refresh token "
-            "(new token valid %s s). Rotate the access_token and refresh_token stored in the connection.",
-            self.lazada_conn_id,
-            body.get("expires_in", "?"),
+        mask_secret(pair.access_token)
+        mask_secret(pair.refresh_token)
+        self._credentials = replace(
+            credentials, access_token=pair.access_token, refresh_token=pair.refresh_token
         )
+        if refreshed:
+            self.log.warning(
+                "Lazada refused the access token of connection %r; it was renewed with the refresh token, and the "
+                "new pair is kept in the ledger database, where every task of this deployment finds it",
+                self.lazada_conn_id,
+            )
+        else:
+            self.log.info(
+                "Using the access token another task renewed for connection %r", self.lazada_conn_id
+            )
+
+    def _refresh(self, refresh_token: str) -> dict[str, Any]:
+        """/auth/token/refresh with ``refresh_token``: Lazada's answer (a new access and refresh token)."""
+        spec = API_SPECS["/auth/token/refresh"]
+        body: dict[str, Any] = self._retrying(spec)(
+            self._send, "/auth/token/refresh", {"refresh_token": refresh_token}, None, "access_token", spec
+        )
+        mask_secret(str(body["access_token"]))
+        if body.get("refresh_token"):
+            mask_secret(str(body["refresh_token"]))
+        return body
 
     def _retrying(self, spec: ApiSpec) -> tenacity.Retrying:
         return self.retry_policy.retrying(lambda exc: is_retryable(exc, spec), _throttled, self.log)
@@ -378,8 +469,9 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             if spec.method == "GET":
                 response = self.session.get(url, params=signed, timeout=timeout)
             elif file is not None:
-                files = {file.field: (file.filename, file.data, "application/octet-stream")}
-                response = self.session.post(url, data=signed, files=files, timeout=timeout)
+                body = MultipartBody(signed, file)
+                headers = {"Content-Type": body.content_type}
+                response = self.session.post(url, data=body, headers=headers, timeout=timeout)
             else:
                 response = self.session.post(url, data=signed, timeout=timeout)
         except requests.RequestException as exc:
@@ -399,20 +491,6 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             ) from None
         return self.parse_response(api, response.status_code, body, expect)
 
-    def refresh_access_token(self) -> dict[str, Any]:
-        """Renew the access token with the refresh token and use the new pair from now on."""
-        credentials = self.credentials
-        body = self._retrying(API_SPECS["/auth/token/refresh"])(
-            self._send,
-            "/auth/token/refresh",
-            {"refresh_token": credentials.refresh_token},
-            None,
-            "access_token",
-            API_SPECS["/auth/token/refresh"],
-        )
-        self._adopt_renewed_tokens(body)
-        return body
-
     # --------------------------------------------------------------- async calls
 
     async def acall(
@@ -422,23 +500,17 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         spec = API_SPECS.get(api, ApiSpec("GET", idempotent=True))
         await self.acredentials()
         params = params or {}
-        try:
-            return await self._aretrying(spec)(self._asend, api, params, expect, spec)
-        except LazadaApiError as exc:
-            if exc.code not in ACCESS_TOKEN_CODES or not spec.needs_token:
-                raise
-            if not self.credentials.refresh_token:
-                raise self._unrenewable(exc) from None
-        refresh = API_SPECS["/auth/token/refresh"]
-        renewed: dict[str, Any] = await self._aretrying(refresh)(
-            self._asend,
-            "/auth/token/refresh",
-            {"refresh_token": self.credentials.refresh_token},
-            "access_token",
-            refresh,
-        )
-        self._adopt_renewed_tokens(renewed)
-        return await self._aretrying(spec)(self._asend, api, params, expect, spec)
+        for renewals in range(3):
+            used = self.credentials.access_token
+            try:
+                return await self._aretrying(spec)(self._asend, api, params, expect, spec)
+            except LazadaApiError as exc:
+                if exc.code not in ACCESS_TOKEN_CODES or not spec.needs_token or renewals == 2:
+                    raise
+                if not self.credentials.refresh_token:
+                    raise self._unrenewable(exc) from None
+            await asyncio.to_thread(self.renew_access_token, used)  # database and HTTP, off the event loop
+        raise AssertionError("unreachable")
 
     def _aretrying(self, spec: ApiSpec) -> tenacity.AsyncRetrying:
         return self.retry_policy.aretrying(lambda exc: is_retryable(exc, spec), _throttled, self.log)

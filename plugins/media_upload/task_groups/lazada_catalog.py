@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, AssetAlias, TaskGroup, XComArg
 
 from media_upload.catalog.operators import (
@@ -15,7 +14,11 @@ from media_upload.catalog.operators import (
     LazadaCatalogCommitOperator,
     LazadaCatalogPlanOperator,
 )
-from media_upload.catalog.report import LazadaCatalogReportOperator, catalog_verdict, next_batch_conf
+from media_upload.catalog.report import (
+    LazadaCatalogNextBatchOperator,
+    LazadaCatalogReportOperator,
+    catalog_verdict,
+)
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.ledger import DEFAULT_CONN_ID
 from media_upload.operators.base import CHUNK_LABEL
@@ -100,7 +103,8 @@ def lazada_catalog_upload(
         report = LazadaCatalogReportOperator(task_id="report", plan_task_id=plan.task_id, **common)
         attach >> report
         catalog_verdict(report.output, fail_on_video_errors)
-        next_conf = next_batch_conf(plan.output["report"], manifest, block_size)
-        report >> next_conf
-        TriggerDagRunOperator(task_id="next_batch", trigger_dag_id="{{ dag.dag_id }}", conf=next_conf)
+        next_batch = LazadaCatalogNextBatchOperator(
+            task_id="next_batch", plan_task_id=plan.task_id, manifest=manifest, block_size=block_size
+        )
+        report >> next_batch
     return report.output
