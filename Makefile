@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-faults reliability stack stack-demo airflow
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,9 +51,31 @@ test-oldest-airflow: $(BIN)/.installed
 		print('Airflow', airflow.__version__, 'with', media_upload.__file__)"
 	MEDIA_UPLOAD_TEST_PLUGINS_FOLDER=$(OLDEST)/no-plugins $(OLDEST)/bin/python -m pytest tests/unit tests/dags/test_dag_integrity.py
 
+# Airflow as a team runs it, on this machine: api-server, scheduler, dag-processor, triggerer and two
+# Celery workers on the local PostgreSQL and Redis, with both emulators and sample products.
+stack: $(BIN)/.installed
+	$(BIN)/python include/stack.py up --executor CeleryExecutor --workers 2
+
+# The same stack: trigger the three example DAGs through the REST API, wait, print, stop everything.
+stack-demo: $(BIN)/.installed
+	$(BIN)/python include/stack.py demo --executor CeleryExecutor --workers 2 --database airflow_stack_demo \
+		--home .airflow-stack-demo
+
+# The Airflow UI with the emulators, sample products, connections and a pool: LocalExecutor, no Redis.
+airflow: $(BIN)/.installed
+	$(BIN)/python include/stack.py up --executor LocalExecutor --home .airflow-ui --database airflow_ui
+
+# The fault campaign (50+ videos, 10 % of requests faulted) and the kill -9 tests, as assertions.
+test-faults: $(BIN)/.installed
+	$(BIN)/pytest -m faults tests/faults
+
+# The same, run once to write their figures into docs/reliability.md.
+reliability: $(BIN)/.installed
+	$(BIN)/python -m tests.faults.campaign --crash-tests --out docs/reliability.md
+
 # Re-resolve the pinned lock after editing pyproject.toml dependencies.
 lock: $(BIN)/.installed
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --quiet -o requirements.lock
 
 clean:
-	rm -rf $(VENV) $(OLDEST) .airflow-demo
+	rm -rf $(VENV) $(OLDEST) .airflow-demo .airflow-stack .airflow-stack-demo .airflow-ui

@@ -24,10 +24,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".airflow-demo"
-SAMPLE = ROOT / "include" / "media" / "product-demo.mp4"
-COVER = ROOT / "include" / "media" / "cover.png"
-LAZADA_BLOCK = 128 * 1024  # small on purpose: the 600 KB sample then shows five blocks in two chunk tasks
-LAZADA_CHUNKS = 2
 
 shutil.rmtree(HOME, ignore_errors=True)
 HOME.mkdir()
@@ -41,11 +37,12 @@ os.environ.update(
     AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER="sqlite://" + str(HOME / "ledger.db").replace("/", "%2F"),
 )
 
+import samples  # noqa: E402
+from samples import LAZADA_BLOCK, LAZADA_CHUNKS, SAMPLE  # noqa: E402
+
 from media_upload.hooks.lazada import LazadaHook  # noqa: E402
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
-from media_upload.sandbox.lazada.products import sample_product_payload  # noqa: E402
-from media_upload.sandbox.sample_media import write_sample_mp4  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -97,21 +94,9 @@ def task_states(run_id: str) -> list[tuple[str, int, str | None, str]]:
 
 def lazada(sandbox: LazadaSandbox) -> bool:
     hook = LazadaHook()
-    cover_url = hook.upload_image(COVER.read_bytes(), COVER.name)
-    created = hook.create_product(
-        sample_product_payload(cover_url, "demo-backpack-blue", name="Demo backpack")
-    )
-    item_id, sku_id = str(created["item_id"]), str(created["sku_list"][0]["sku_id"])
+    conf = samples.product_video(hook, samples.cover_url(hook))
+    item_id, sku_id = conf["item_id"], conf["sku_id"]
     print(f"Lazada emulator at {sandbox.gateway_url}; created item {item_id} (SKU {sku_id})")
-    conf = {
-        "video_path": str(SAMPLE),
-        "title": "Demo backpack in 6 seconds",
-        "cover_url": cover_url,
-        "item_id": item_id,
-        "sku_id": sku_id,
-        "block_size": LAZADA_BLOCK,
-        "chunks": LAZADA_CHUNKS,
-    }
     ok, elapsed, output, _ = dags_test("lazada_product_video", conf)
     state = sandbox.backend.snapshot()
     video_id = state["products"].get(item_id, {}).get("attributes", {}).get("video")
@@ -132,13 +117,9 @@ def lazada(sandbox: LazadaSandbox) -> bool:
 
 
 def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
-    video = write_sample_mp4(HOME / "catalog-24mb.mp4", 24_000_000, seed=24, duration_seconds=30)
+    conf = samples.vod_video(HOME)
+    video = Path(conf["video_path"])
     print(f"\nHuawei VOD emulator at {sandbox.endpoint} (project {sandbox.config.project_id})")
-    conf = {
-        "video_path": str(video),
-        "title": "Demo backpack, 30 s",
-        "auto_publish": True,
-    }
     ok, elapsed, output, _ = dags_test("huawei_vod_upload", conf)
     state = sandbox.backend.snapshot()
     asset_id, asset = next(iter(state["assets"].items()), ("-", {}))
@@ -159,30 +140,8 @@ def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
 
 def catalog(sandbox: LazadaSandbox) -> bool:
     """Six products, a twin sharing a video, a video the audit rejects, two bad rows; then the same again."""
-    hook, folder = LazadaHook(), HOME / "catalog"
-    folder.mkdir()
-    cover_url = hook.upload_image(COVER.read_bytes(), COVER.name)
-    rows = []
-    for number in range(6):
-        sku = f"catalog-{number + 1}"
-        write_sample_mp4(folder / f"{sku}.mp4", 1_500_000 + 250_000 * number, seed=100 + number)
-        hook.create_product(sample_product_payload(cover_url, sku, name=f"Catalog product {number + 1}"))
-        title = f"Product {number + 1}" + (" [AUDIT_FAILED]" if number == 5 else "")
-        rows.append(f"{sku},{sku}.mp4,{title},{cover_url}")
-    hook.create_product(sample_product_payload(cover_url, "catalog-twin", name="Twin of product 1"))
-    rows += [
-        f"catalog-twin,catalog-1.mp4,Twin,{cover_url}",
-        f"catalog-8,missing.mp4,Lost,{cover_url}",
-        "catalog-9,catalog-2.mp4,No cover,cover.png",
-    ]
-    manifest = folder / "catalog.csv"
-    manifest.write_text("seller_sku,video,title,cover_url\n" + "\n".join(rows) + "\n")
-    conf = {
-        "manifest": str(manifest),
-        "block_size": 1_000_000,
-        "after_line": 0,
-        "fail_on_video_errors": False,
-    }
+    hook = LazadaHook()
+    conf = samples.catalog(hook, HOME / "catalog", samples.cover_url(hook))
     ok = True
     for attempt in ("first", "second"):
         succeeded, elapsed, output, _ = dags_test(

@@ -124,6 +124,9 @@ class LocalStack:
     :param database: the PostgreSQL database to (re)create for metadata and ledger.
     :param sandboxes: emulators to start: ``{"lazada": ["--audit-seconds", "6"], "huawei-vod": [...]}``.
     :param env: extra environment for every component (``AIRFLOW__...`` settings, connections).
+    :param connections_in_env: give the emulators' connections and the ledger's as ``AIRFLOW_CONN_*``
+        variables (quick, for benchmarks); otherwise create them in the metadata database through the REST
+        API, where the UI lists them and their Test button works.
     """
 
     home: Path
@@ -133,6 +136,7 @@ class LocalStack:
     sandboxes: Mapping[str, list[str]] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=dict)
     api_port: int = 0
+    connections_in_env: bool = True
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     running_sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     _token: str | None = None
@@ -186,21 +190,40 @@ class LocalStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER": f"postgres://{POSTGRES}/{self.database}",
         }
         if self.celery:
             env.update(
                 AIRFLOW__CELERY__BROKER_URL=f"{REDIS}/0",
                 AIRFLOW__CELERY__RESULT_BACKEND=f"db+postgresql://{POSTGRES}/{self.database}",
             )
-        for sandbox in self.running_sandboxes.values():
-            variable = {
-                "lazada": "AIRFLOW_CONN_LAZADA_DEFAULT",
-                "huawei-vod": "AIRFLOW_CONN_HUAWEI_VOD_DEFAULT",
-            }
-            env[variable[sandbox.name]] = json.dumps(sandbox.connection)
+        if self.connections_in_env:
+            for conn_id, connection in self.connections().items():
+                env[f"AIRFLOW_CONN_{conn_id.upper()}"] = json.dumps(connection)
         env.update(self.env)
         return env
+
+    def connections(self) -> dict[str, dict[str, Any]]:
+        """The ledger's connection (this PostgreSQL database) and each running emulator's."""
+        found: dict[str, dict[str, Any]] = {
+            "media_upload_ledger": {
+                "conn_type": "postgres",
+                "host": "127.0.0.1",
+                "port": 5432,
+                "login": "postgres",
+                "schema": self.database,
+            }
+        }
+        for sandbox in self.running_sandboxes.values():
+            found[f"{sandbox.name.replace('-', '_')}_default"] = sandbox.connection
+        return found
+
+    def create_connections(self) -> None:
+        """The connections in the metadata database (what a team does in Admin → Connections)."""
+        for conn_id, connection in self.connections().items():
+            body = {**connection, "connection_id": conn_id}
+            if isinstance(body.get("extra"), dict):
+                body["extra"] = json.dumps(body["extra"])
+            self.api("POST", "/connections", json=body)
 
     def _log(self, name: str) -> Any:
         (self.home / "logs").mkdir(parents=True, exist_ok=True)
@@ -279,6 +302,8 @@ class LocalStack:
                     ],
                 )
         self._wait_for_api(timeout)
+        if not self.connections_in_env:
+            self.create_connections()
         return self
 
     def _wait_for_api(self, timeout: float) -> None:
@@ -406,19 +431,122 @@ def running(**options: Any) -> Iterator[LocalStack]:
         yield stack
 
 
+# ------------------------------------------------------------------------------ make stack / airflow
+
+DEMO_DAGS = ("lazada_product_video", "huawei_vod_upload", "lazada_catalog_videos")
+POOL = {"name": "media_upload", "slots": 16, "description": "Chunk tasks of the media upload DAGs"}
+
+
+def seed(stack: LocalStack) -> dict[str, dict[str, Any]]:
+    """Sample products in the Lazada emulator, sample videos, a pool; the run conf of each example DAG.
+
+    The confs are also written to ``home/samples.json`` to paste into the trigger form.
+    """
+    os.environ["AIRFLOW_CONN_LAZADA_DEFAULT"] = json.dumps(stack.running_sandboxes["lazada"].connection)
+    sys.path.insert(0, str(ROOT / "include"))
+    import samples
+
+    from media_upload.hooks.lazada import LazadaHook
+
+    hook = LazadaHook()
+    cover = samples.cover_url(hook)
+    media = stack.home / "media"
+    confs = {
+        "lazada_product_video": samples.product_video(hook, cover),
+        "huawei_vod_upload": samples.vod_video(media),
+        "lazada_catalog_videos": samples.catalog(hook, media / "catalog", cover),
+    }
+    (stack.home / "samples.json").write_text(json.dumps(confs, indent=2) + "\n")
+    with suppress(RuntimeError):  # already there on a second start
+        stack.api("POST", "/pools", json=POOL)
+    return confs
+
+
+def outcome(stack: LocalStack, dag_id: str, run_id: str) -> tuple[bool, str]:
+    """One line on a finished run: its state, time, task instances by state and the workers they ran on."""
+    run = stack.run(dag_id, run_id)
+    tasks = stack.task_instances(dag_id, run_id)
+    states: dict[str, int] = {}
+    for task in tasks:
+        states[str(task["state"])] = states.get(str(task["state"]), 0) + 1
+    hosts = sorted({str(task["hostname"]) for task in tasks if task.get("hostname")})
+    seconds = 0.0
+    if run.get("start_date") and run.get("end_date"):
+        from datetime import datetime
+
+        seconds = (
+            datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
+        ).total_seconds()
+    counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
+    line = f"{dag_id:<24} {run['state']:<8} {seconds:6.1f} s   tasks: {counts}   workers: {', '.join(hosts) or '-'}"
+    return run["state"] == "success", line
+
+
+def _sandbox_state(stack: LocalStack, name: str) -> dict[str, Any]:
+    sandbox = stack.running_sandboxes[name]
+    return dict(requests.get(f"{sandbox.url}/_sandbox/{name}/state", timeout=30).json())
+
+
+def demo(stack: LocalStack) -> bool:
+    """Trigger the three example DAGs at once through the REST API, wait, print what happened."""
+    confs = seed(stack)
+    stack.wait_for_dags(*DEMO_DAGS)
+    started = time.monotonic()
+    runs = {dag_id: stack.trigger(dag_id, confs[dag_id]) for dag_id in DEMO_DAGS}
+    print(f"Triggered {', '.join(DEMO_DAGS)} through {stack.api_url}/api/v2; waiting", flush=True)
+    results = []
+    for dag_id, run_id in runs.items():
+        stack.wait(dag_id, run_id)
+        results.append(outcome(stack, dag_id, run_id))
+    print(f"\nAll three finished in {time.monotonic() - started:.1f} s on {stack.executor}:")
+    for _, line in results:
+        print("  " + line)
+    lazada, vod = _sandbox_state(stack, "lazada"), _sandbox_state(stack, "huawei-vod")
+    item = lazada["products"].get(confs["lazada_product_video"]["item_id"], {})
+    attached = item.get("attributes", {}).get("video")
+    print(
+        f"\n  Lazada: {len(lazada['videos'])} video(s) made, item "
+        f"{confs['lazada_product_video']['item_id']} shows video {attached or 'NONE'}"
+        f" ({lazada['videos'].get(attached or '', {}).get('state', '-')})"
+    )
+    print(
+        "  Huawei VOD: "
+        + ", ".join(f"asset {asset_id} {asset.get('status')}" for asset_id, asset in vod["assets"].items())
+    )
+    if stack.celery:
+        taken = {
+            f"worker-{number}": (stack.home / "logs" / f"worker-{number}.log")
+            .read_text(errors="replace")
+            .count("] received")
+            for number in range(1, stack.workers + 1)
+        }
+        print(
+            "  Celery: " + ", ".join(f"{name} ran {count} task instance(s)" for name, count in taken.items())
+        )
+    print(f"  Logs of every component: {stack.home}/logs; task logs: {stack.home}/logs/dag_id=*")
+    return all(ok for ok, _ in results) and bool(attached)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "command", choices=["up", "demo"], help="up: run until Ctrl-C; demo: run the DAGs, stop"
+    )
     parser.add_argument("--home", type=Path, default=ROOT / ".airflow-stack")
     parser.add_argument("--executor", choices=["LocalExecutor", "CeleryExecutor"], default="CeleryExecutor")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--database", default="airflow_stack")
     args = parser.parse_args(argv)
+    os.environ["AIRFLOW_HOME"] = str(args.home.resolve())
     stack = LocalStack(
         args.home,
         executor=args.executor,
         workers=args.workers,
-        api_port=args.port,
-        sandboxes={"lazada": [], "huawei-vod": []},
+        api_port=args.port if args.port and _port_free(args.port) else free_port(),
+        database=args.database,
+        sandboxes={"lazada": ["--audit-seconds", "4"], "huawei-vod": ["--transcode-seconds", "4"]},
+        connections_in_env=False,
     )
     stop = False
 
@@ -426,13 +554,40 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal stop
         stop = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    if args.command == "up":
+        signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop if args.command == "up" else signal.default_int_handler)
+    components = "api-server, scheduler, dag-processor, triggerer" + (
+        f", {args.workers} Celery workers" if stack.celery else ""
+    )
+    print(f"Starting {components} on PostgreSQL ({args.database}), with both emulators", flush=True)
     with stack:
-        print(f"Airflow at {stack.api_url} (login {USER} / {PASSWORD}); Ctrl-C stops everything", flush=True)
+        if args.command == "demo":
+            return 0 if demo(stack) else 1
+        seed(stack)
+        print(
+            f"""
+Airflow UI   {stack.api_url}   login {USER} / {PASSWORD}
+Emulators    Lazada {stack.running_sandboxes["lazada"].url}, Huawei VOD {stack.running_sandboxes["huawei-vod"].url}
+Connections  lazada_default, huawei_vod_default, media_upload_ledger (Admin → Connections; Test works)
+Pool         {POOL["name"]} ({POOL["slots"]} slots)
+Trigger      a DAG with its sample conf from {stack.home}/samples.json
+Logs         {stack.home}/logs
+Ctrl-C stops everything.""",
+            flush=True,
+        )
         while not stop:
             time.sleep(0.5)
     return 0
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 if __name__ == "__main__":

@@ -143,11 +143,12 @@ def _database(conn_id: str) -> _Database:
     """
     import sqlite3
 
-    from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    from media_upload.connections import get_connection
+
     try:
-        connection = BaseHook.get_connection(conn_id)
+        connection = get_connection(conn_id)
     except AirflowNotFoundException:
         if conn_id != DEFAULT_CONN_ID:
             raise

@@ -103,3 +103,26 @@ def test_lazada_catalog_videos_shape(dagbag):
 def test_lazada_product_sync_is_scheduled_on_the_catalogs_asset(dagbag):
     dag = dagbag.dags["lazada_product_sync"]
     assert [asset.uri for asset in dag.timetable.asset_condition.objects] == [product_videos_asset().uri]
+
+
+def test_a_pool_covers_every_task_that_calls_the_platform():
+    """``pool=`` shares an API budget across DAGs: every operator that calls the platform takes it; the
+    waits (a deferred sensor frees its slot anyway) and the catalog's report tasks do not."""
+    from airflow.sdk import DAG
+
+    from media_upload.task_groups.huawei_vod import huawei_vod_upload
+    from media_upload.task_groups.lazada import lazada_video_upload
+    from media_upload.task_groups.lazada_catalog import lazada_catalog_upload
+
+    with DAG("pooled", schedule=None) as dag:
+        lazada_video_upload("/v.mp4", "t", "https://c", product="item:1", pool="media_upload")
+        huawei_vod_upload("/v.mp4", "t", pool="media_upload")
+        lazada_catalog_upload("/m.csv", pool="media_upload")
+    pools = {task.task_id: task.pool for task in dag.tasks}
+    waits = {task_id for task_id in pools if "wait" in task_id}
+    local = {"catalog.report", "catalog.catalog_verdict", "catalog.next_batch"}
+    assert waits and all(pools[task_id] == "default_pool" for task_id in waits)
+    assert all(pools[task_id] == "default_pool" for task_id in local)
+    assert {pool for task_id, pool in pools.items() if task_id not in waits | local} == {"media_upload"}, (
+        pools
+    )

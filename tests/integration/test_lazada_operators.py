@@ -444,6 +444,42 @@ def test_a_commit_nobody_can_settle_needs_attention(sandbox, sample_video, task_
     assert row(job).state == NEEDS_ATTENTION
 
 
+@pytest.mark.parametrize("choice", ["adopt", "upload-again"])
+def test_a_person_settles_a_needs_attention_row_with_the_cli(
+    sandbox, sample_video, task_context, capsys, choice
+):
+    """``media-upload decide``: adopting the video the seller found, or choosing a fresh upload."""
+    from media_upload.cli import main as cli
+
+    path = sample_video(800_000, seed=10)
+    context = task_context()
+    first, second = init(context, path, **SMALL)
+    job = job_of(context)
+    send(context, first)
+    sandbox.backend.add_fault("drop", COMMIT)
+    sandbox.backend.add_fault("FAIL_TO_VALIDATE", COMMIT)
+    with pytest.raises(AirflowFailException, match="media-upload decide item:1"):
+        send(context, second)
+    assert cli(["list", "--state", "needs_attention"]) == 0
+    listed = capsys.readouterr().out
+    assert "item:1" in listed and job["upload_id"] in listed and "FAIL_TO_VALIDATE" in listed
+    assert cli(["decide", "item:404", "--upload-again"]) == 2  # no such row: nothing changes
+    (made,) = sandbox.backend.snapshot()["videos"]
+    if choice == "adopt":
+        assert cli(["decide", "item:1", "--video-id", made]) == 0
+        assert row(job).state == COMMITTED and row(job).video_id == made
+        calls = dict(sandbox.backend.request_counts)
+        assert init(task_context(run_id="run-2"), path, **SMALL) == []  # nothing left to send
+        assert dict(sandbox.backend.request_counts) == calls
+    else:
+        assert cli(["decide", "item:1", "--upload-again"]) == 0
+        assert row(job).state == FAILED
+        context = task_context(run_id="run-2")
+        _, _, video_id = upload(context, path, **SMALL)
+        assert video_id != made and row(job).state == COMMITTED
+    assert cli(["decide", "item:1", "--upload-again"]) == 2  # settled: no needs-attention row is left
+
+
 # ------------------------------------------------------------------------------ audit
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
@@ -10,6 +11,7 @@ from airflow.sdk import BaseHook, Connection
 from airflow.sdk.exceptions import AirflowFailException
 from requests.adapters import HTTPAdapter
 
+from media_upload.connections import get_connection
 from media_upload.hooks.retry import RetryPolicy
 
 CredentialsT = TypeVar("CredentialsT")
@@ -51,12 +53,36 @@ class PlatformHook(BaseHook, Generic[CredentialsT]):
                 f"connection {self.conn_id!r} is of type {conn.conn_type!r}; {type(self).__name__} needs a "
                 f"{self.conn_type!r} connection (see the connection form for its fields)"
             )
+        self._tune(conn)
         return self.credentials_from(conn)
+
+    def _tune(self, conn: Connection) -> None:
+        """Timeout and retry settings from the connection's extra, when it names them: ``timeout``,
+        ``max_attempts``, ``backoff_seconds``, ``backoff_max_seconds``, ``throttle_pause_seconds``."""
+        try:
+            if timeout := self.extra_option(conn, "timeout"):
+                self.timeout = float(timeout)
+            tuned = {
+                name: type(getattr(self.retry_policy, name))(value)
+                for name in (
+                    "max_attempts",
+                    "backoff_seconds",
+                    "backoff_max_seconds",
+                    "throttle_pause_seconds",
+                )
+                if (value := self.extra_option(conn, name))
+            }
+        except ValueError as exc:
+            raise AirflowFailException(
+                f"connection {self.conn_id!r} has a setting that is not a number: {exc}"
+            ) from None
+        if tuned:
+            self.retry_policy = replace(self.retry_policy, **tuned)
 
     @property
     def credentials(self) -> CredentialsT:
         if self._credentials is None:
-            self._credentials = self._checked(self.get_connection(self.conn_id))
+            self._credentials = self._checked(get_connection(self.conn_id))
         return self._credentials
 
     async def acredentials(self) -> CredentialsT:

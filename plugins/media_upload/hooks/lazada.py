@@ -305,8 +305,6 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         for secret in (credentials.app_secret, credentials.access_token, credentials.refresh_token):
             if secret:
                 mask_secret(secret)
-        if timeout := option("timeout"):
-            self.timeout = float(timeout)
         return credentials
 
     def _secrets(self) -> list[str]:
@@ -444,6 +442,18 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             self.log.info(
                 "Using the access token another task renewed for connection %r", self.lazada_conn_id
             )
+
+    def create_access_token(self, code: str) -> dict[str, Any]:
+        """/auth/token/create with a seller's authorization ``code``: the first access and refresh token.
+
+        The code is single-use (valid 30 minutes), so the call is sent once, never repeated.
+        """
+        spec = API_SPECS["/auth/token/create"]
+        body = self._send("/auth/token/create", {"code": code}, None, "access_token", spec)
+        for name in ("access_token", "refresh_token"):
+            if body.get(name):
+                mask_secret(str(body[name]))
+        return body
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
         """/auth/token/refresh with ``refresh_token``: Lazada's answer (a new access and refresh token)."""

@@ -27,8 +27,8 @@ def _config(config_type: type[C], args: argparse.Namespace) -> C:
     return config_type(**given)
 
 
-def _add_link_flags(parser: argparse.ArgumentParser) -> None:
-    """The link model both emulators share: rehearse a slow or distant link, and its timeouts."""
+def _add_shared_flags(parser: argparse.ArgumentParser) -> None:
+    """What both emulators share: the link model (a slow or distant link) and random faults."""
     parser.add_argument(
         "--bandwidth-per-connection",
         type=float,
@@ -42,6 +42,14 @@ def _add_link_flags(parser: argparse.ArgumentParser) -> None:
         default=0.0,
         help="round-trip time added to every request (and once more for a new connection's handshake)",
     )
+    parser.add_argument(
+        "--fault-rate",
+        type=float,
+        default=0.0,
+        help="share of requests that meet a random fault (503 page, throttling, reset, lost answer, late answer)",
+    )
+    parser.add_argument("--fault-seed", type=int, help="seed of the random faults, to run a campaign again")
+    parser.add_argument("--slow-seconds", type=float, default=3.0, help="how late a late answer is")
     parser.add_argument(
         "--public-url",
         help="the base URL clients use to reach this emulator, when it differs from the bound address "
@@ -93,7 +101,7 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--success-as-string", action="store_true", help='send "true" and numbers as strings')
     parser.add_argument("--strict-cover", action="store_true", help="require a slatic.net cover URL")
     parser.add_argument("--min-block-bytes", type=int, default=0, help="smallest non-last block accepted")
-    _add_link_flags(parser)
+    _add_shared_flags(parser)
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -150,7 +158,7 @@ def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
         "--min-part-bytes", type=int, default=defaults.min_part_bytes, help="smallest non-last part"
     )
     parser.add_argument("--auth-token", help="also accept this X-Auth-Token (IAM token clients)")
-    _add_link_flags(parser)
+    _add_shared_flags(parser)
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
     )

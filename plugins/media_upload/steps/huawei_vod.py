@@ -265,7 +265,10 @@ class HuaweiVodSteps(PlatformSteps):
             if listed is not None:
                 parts = self._parts(job)
                 if parts is None:
-                    reason = f"OBS upload {job.upload_id} is open but the ledger lacks some of its parts"
+                    reason = (
+                        f"OBS upload {job.upload_id} is open but the ledger lacks some of its parts; "
+                        f"`media-upload decide {job.product} --upload-again` and run again to upload anew"
+                    )
                     self._record(entry, state=NEEDS_ATTENTION, reason=reason)
                     raise UploadStopped(job, NEEDS_ATTENTION, reason)
                 self.hook.complete_multipart_upload(

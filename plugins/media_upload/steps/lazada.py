@@ -257,8 +257,8 @@ class LazadaSteps(PlatformSteps):
                 f"CompleteCreateVideo of upload {job.upload_id} was sent at {entry.committed_at or '?'} and its answer "
                 f"was lost{f' ({lost})' if lost else ''}; asking again answered {exc.code}: {exc.message}, so whether "
                 f"Lazada made a video is unknown. Look in Seller Center (Media Center) for a video titled "
-                f"{job.title!r}: if it is there, record its id for this product; if not, run again with "
-                "upload_again_needs_attention to upload a new video"
+                f"{job.title!r}: if it is there, adopt it with `media-upload decide {job.product} --video-id ID`; "
+                f"if not, `media-upload decide {job.product} --upload-again` and run again"
             )
             self._record(entry, state=NEEDS_ATTENTION, reason=reason)
             raise UploadStopped(job, NEEDS_ATTENTION, reason) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import TaskGroup, XComArg
 
@@ -39,6 +40,7 @@ def huawei_vod_upload(
     single_put_max_bytes: int = SINGLE_PUT_MAX_BYTES,
     max_parallel_chunks: int = DEFAULT_IN_FLIGHT,
     chunk_retries: int = 3,
+    pool: str | None = None,
     deferrable: bool = True,
     poke_interval: float = 30,
     ready_timeout: timedelta = timedelta(hours=24),
@@ -54,9 +56,16 @@ def huawei_vod_upload(
     ``wait_until_ready`` (deferrable) and ``cancel_upload``, which runs only when an upload step failed
     and cancels the asset unless the next run can resume it. "Ready" follows ``auto_publish`` and
     ``template_group_name``: ``PUBLISHED``, ``TRANSCODE_SUCCEED`` or ``CREATED``. ``auto_publish`` may be
-    a template such as ``"{{ params.auto_publish }}"``.
+    a template such as ``"{{ params.auto_publish }}"``. ``pool`` puts the tasks that call VOD and OBS
+    in an Airflow pool.
     """
-    common = {"huawei_vod_conn_id": huawei_vod_conn_id, "account": account, "ledger_conn_id": ledger_conn_id}
+    common: dict[str, Any] = {
+        "huawei_vod_conn_id": huawei_vod_conn_id,
+        "account": account,
+        "ledger_conn_id": ledger_conn_id,
+    }
+    if pool:
+        common["pool"] = pool
     with TaskGroup(
         group_id=group_id, tooltip="Upload a video to Huawei Cloud VOD and wait until it is ready"
     ):

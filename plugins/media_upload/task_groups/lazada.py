@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from airflow.sdk import TaskGroup, XComArg
 
@@ -34,6 +35,7 @@ def lazada_video_upload(
     max_parallel_chunks: int = DEFAULT_IN_FLIGHT,
     video_usage: str = "pro_main_video",
     chunk_retries: int = 3,
+    pool: str | None = None,
     deferrable: bool = True,
     poke_interval: float = 30,
     audit_timeout: timedelta = timedelta(hours=24),
@@ -50,9 +52,16 @@ def lazada_video_upload(
     By default a 95 MB video goes up as 2 chunks of 16 blocks with 4 in flight each (8 at once in all);
     ``chunks`` and ``blocks_in_flight`` change that (``chunks`` equal to the block count gives one task
     per block). ``product`` keys the ledger, so the same content for the same product is never uploaded
-    twice; ``source``, ``title``, ``cover_url``, ``product`` and the sizes may be templates.
+    twice; ``source``, ``title``, ``cover_url``, ``product`` and the sizes may be templates. ``pool``
+    puts the tasks that call Lazada in an Airflow pool, to share an API budget with other DAGs.
     """
-    common = {"lazada_conn_id": lazada_conn_id, "account": account, "ledger_conn_id": ledger_conn_id}
+    common: dict[str, Any] = {
+        "lazada_conn_id": lazada_conn_id,
+        "account": account,
+        "ledger_conn_id": ledger_conn_id,
+    }
+    if pool:
+        common["pool"] = pool
     with TaskGroup(group_id=group_id, tooltip="Upload a video to Lazada Media Center and wait for its audit"):
         init = LazadaInitVideoUploadOperator(
             task_id="init_upload",

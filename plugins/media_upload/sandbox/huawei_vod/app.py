@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -11,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from media_upload.protocols.huawei_vod import parse_obs_query
@@ -21,6 +22,11 @@ from media_upload.sandbox.server import CutOffResponse
 
 log = logging.getLogger(__name__)
 _SPOOL = 8 * 1024 * 1024
+
+
+def _unavailable() -> Response:
+    """What a load balancer in front of VOD or OBS answers when the service behind it is down."""
+    return HTMLResponse("<html><body><h1>503 Service Unavailable</h1></body></html>", status_code=503)
 
 
 def _request_id() -> str:
@@ -41,14 +47,19 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
         request_id, started = _request_id(), backend.clock()
         body = await request.body()
         query = parse_qsl(request.url.query, keep_blank_values=True)
-        drop = False
+        drop, chance = False, backend.dice.roll(operation)
+        if chance in ("unavailable", "reset"):
+            backend.log_request(request.method, str(request.url), operation, 503, chance, started)
+            return _unavailable() if chance == "unavailable" else CutOffResponse()
         try:
             backend.authenticate_vod(
                 request.method, request.url.path, query, request.headers, body, project_id
             )
+            if chance == "throttle":
+                raise VodErrorReply(429, "APIG.0308", "The request is throttled.")
             if (error := backend.injected_error(operation)) is not None:
                 raise error
-            drop = backend.take_fault(operation, ["drop"]) is not None
+            drop = backend.take_fault(operation, ["drop"]) is not None or chance == "drop"
             try:
                 payload = json.loads(body) if body else {}
             except ValueError:
@@ -67,6 +78,8 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
         backend.log_request(
             request.method, str(request.url), operation, status, content.get("error_code"), started
         )
+        if chance == "slow":
+            await asyncio.sleep(backend.dice.slow_seconds)
         if drop:
             return CutOffResponse()
         return JSONResponse(content, status_code=status, headers={"X-Request-Id": request_id})
@@ -194,8 +207,13 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
             ("PUT", False, False): "PutObject",
         }.get((method, "uploads" in params, "uploadId" in params), "Unsupported")
         headers = {"x-obs-request-id": request_id, "x-obs-id-2": request_id}
-        drop = False
+        drop, chance = False, backend.dice.roll(operation)
+        if chance in ("unavailable", "reset"):
+            backend.log_request(method, str(request.url), operation, 503, chance, started)
+            return _unavailable() if chance == "unavailable" else CutOffResponse()
         try:
+            if chance == "throttle":
+                raise ObsErrorReply(503, "SlowDown", "Please reduce your request rate.")
             if operation == "Unsupported":
                 raise ObsErrorReply(
                     405, "MethodNotAllowed", f"{method} is not supported on this resource by the sandbox"
@@ -203,7 +221,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
             backend.authenticate_obs(method, bucket, key, query, request.headers)
             if (error := backend.injected_error(operation)) is not None:
                 raise error
-            drop = backend.take_fault(operation, ["drop"]) is not None
+            drop = backend.take_fault(operation, ["drop"]) is not None or chance == "drop"
             content_md5 = request.headers.get("content-md5")
             if operation in ("UploadPart", "PutObject"):
                 with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
@@ -263,6 +281,8 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
                 failure.xml(f"/{bucket}/{key}", request_id), status_code=500, media_type="application/xml"
             )
         backend.log_request(method, str(request.url), operation, response.status_code, code, started)
+        if chance == "slow":
+            await asyncio.sleep(backend.dice.slow_seconds)
         return CutOffResponse() if drop and code is None else response
 
     return app

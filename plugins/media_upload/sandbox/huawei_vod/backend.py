@@ -39,6 +39,7 @@ from media_upload.protocols.huawei_vod import (
     parse_authorization,
     sdk_signature,
 )
+from media_upload.sandbox.faults import FaultDice
 from media_upload.sandbox.huawei_vod.errors import (
     INJECTABLE_OBS_ERRORS,
     INJECTABLE_VOD_ERRORS,
@@ -87,6 +88,10 @@ class HuaweiVodSandboxConfig:
     latency_ms: float = 0.0
     #: The base URL clients reach the emulator at, when it is not the address it binds (a container name).
     public_url: str | None = None
+    #: Random faults (see :mod:`media_upload.sandbox.faults`): share of requests, seed, late answers' delay.
+    fault_rate: float = 0.0
+    fault_seed: int | None = None
+    slow_seconds: float = 3.0
 
     @property
     def link(self) -> LinkModel:
@@ -212,6 +217,9 @@ class HuaweiVodBackend:
         self.objects: dict[tuple[str, str], StoredObject] = {}
         self.uploads: dict[str, MultipartUpload] = {}
         self.faults: list[Fault] = []
+        self.dice = FaultDice(
+            self.config.fault_rate, self.config.fault_seed, slow_seconds=self.config.slow_seconds
+        )
         self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
         self.request_counts: Counter[str] = Counter()
 

@@ -115,9 +115,14 @@ def create_app(backend: LazadaBackend) -> FastAPI:
         finally:
             for upload in uploads:
                 await upload.close()
-        if fault is not None and fault.kind == "http502":
-            backend.log_request(request.method, api_path, params, "HTTP 502", started)
-            return HTMLResponse("<html><body><h1>502 Bad Gateway</h1></body></html>", status_code=502)
+        if fault is not None and fault.kind in ("http502", "http503"):
+            status = int(fault.kind[4:])
+            backend.log_request(request.method, api_path, params, f"HTTP {status}", started)
+            page = f"<html><body><h1>{status} {'Bad Gateway' if status == 502 else 'Service Unavailable'}</h1></body></html>"
+            return HTMLResponse(page, status_code=status)
+        if fault is not None and fault.kind == "reset":
+            backend.log_request(request.method, api_path, params, "reset", started)
+            return CutOffResponse()
         if fault is not None and fault.kind == "delay":
             await asyncio.sleep(fault.seconds)
         backend.log_request(request.method, api_path, params, code, started)

@@ -33,6 +33,7 @@ from media_upload.protocols.lazada import (
     VideoState,
     sign,
 )
+from media_upload.sandbox.faults import FaultDice
 from media_upload.sandbox.lazada import products as product_rules
 from media_upload.sandbox.lazada.errors import (
     INJECTABLE_ERRORS,
@@ -94,6 +95,10 @@ class LazadaSandboxConfig:
     latency_ms: float = 0.0
     #: The base URL clients reach the emulator at, when it is not the address it binds (a container name).
     public_url: str | None = None
+    #: Random faults (see :mod:`media_upload.sandbox.faults`): share of requests, seed, late answers' delay.
+    fault_rate: float = 0.0
+    fault_seed: int | None = None
+    slow_seconds: float = 3.0
 
     @property
     def link(self) -> LinkModel:
@@ -196,7 +201,9 @@ class Product:
 
 @dataclass
 class Fault:
-    """One injected fault: an error code, ``http502``, ``drop`` (response cut off) or ``delay``."""
+    """One injected fault: an error code, ``http502`` or ``http503`` (a gateway page, the API did not run),
+    ``reset`` (the connection cut, the API did not run), ``drop`` (the API ran, the answer is cut off) or
+    ``delay`` (the answer waits ``seconds``)."""
 
     kind: str
     api: str = "*"
@@ -239,6 +246,9 @@ class LazadaBackend:
         self.products: dict[int, Product] = {}
         self.images: dict[str, dict[str, Any]] = {}
         self.faults: list[Fault] = []
+        self.dice = FaultDice(
+            self.config.fault_rate, self.config.fault_seed, slow_seconds=self.config.slow_seconds
+        )
         self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
         self.request_counts: Counter[str] = Counter()
         self._rate_window: dict[str, tuple[int, int]] = {}
@@ -256,9 +266,9 @@ class LazadaBackend:
             raise invalid_api_path(api)
         self.authenticate(api, params, route.needs_token)
         self._check_rate(api)
-        fault = self._take_fault(api)
-        if fault is not None and fault.kind == "http502":
-            return CallResult({}, fault)  # the gateway failed before the API ran
+        fault = self._take_fault(api) or self._random_fault(api)
+        if fault is not None and fault.kind in ("http502", "http503", "reset"):
+            return CallResult({}, fault)  # the gateway failed, or the connection broke, before the API ran
         if fault is not None and fault.kind not in ("drop", "delay"):
             raise self._injected_error(fault.kind)
         handler = getattr(self, route.handler)
@@ -309,6 +319,18 @@ class LazadaBackend:
         if count > self.config.rate_limit:
             raise api_call_limit()
 
+    def _random_fault(self, api: str) -> Fault | None:
+        """A fault drawn by the dice (``--fault-rate``), as this gateway shows it."""
+        kind = self.dice.roll(api)
+        shapes = {
+            "unavailable": Fault("http503", api),
+            "throttle": Fault("ApiCallLimit", api),
+            "reset": Fault("reset", api),
+            "drop": Fault("drop", api),
+            "slow": Fault("delay", api, seconds=self.dice.slow_seconds),
+        }
+        return shapes[kind] if kind else None
+
     def _take_fault(self, api: str) -> Fault | None:
         with self._lock:
             for fault in self.faults:
@@ -328,7 +350,9 @@ class LazadaBackend:
 
     def add_fault(self, kind: str, api: str = "*", count: int = 1, seconds: float = 0.0) -> Fault:
         allowed = (
-            kind in INJECTABLE_ERRORS or kind.startswith("FAIL_TO_") or kind in ("http502", "drop", "delay")
+            kind in INJECTABLE_ERRORS
+            or kind.startswith("FAIL_TO_")
+            or kind in ("http502", "http503", "reset", "drop", "delay")
         )
         if not allowed or count < 1:
             raise ValueError(f"unknown fault {kind!r} or count {count} < 1")

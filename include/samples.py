@@ -1,0 +1,73 @@
+"""Sample products and videos for the emulators, and the run conf of each example DAG that uses them.
+
+``make demo``, ``make stack``, ``make stack-demo`` and ``make airflow`` all start from these: a product
+to attach the bundled sample video to, a 24 MB video for Huawei VOD, and a small catalog (six products,
+a twin that shares a video, one video the audit rejects, two bad rows).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from media_upload.hooks.lazada import LazadaHook
+from media_upload.sandbox.lazada.products import sample_product_payload
+from media_upload.sandbox.sample_media import write_sample_mp4
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "include" / "media" / "product-demo.mp4"
+COVER = ROOT / "include" / "media" / "cover.png"
+LAZADA_BLOCK = 128 * 1024  # small on purpose: the 600 KB sample then shows five blocks in two chunk tasks
+LAZADA_CHUNKS = 2
+
+
+def cover_url(hook: LazadaHook) -> str:
+    """The sample cover, uploaded first: Lazada takes only images it hosts."""
+    return hook.upload_image(COVER.read_bytes(), COVER.name)
+
+
+def product_video(hook: LazadaHook, cover: str) -> dict[str, Any]:
+    """A product to attach the bundled sample video to; the ``lazada_product_video`` conf for it."""
+    created = hook.create_product(sample_product_payload(cover, "demo-backpack-blue", name="Demo backpack"))
+    return {
+        "video_path": str(SAMPLE),
+        "title": "Demo backpack in 6 seconds",
+        "cover_url": cover,
+        "item_id": str(created["item_id"]),
+        "sku_id": str(created["sku_list"][0]["sku_id"]),
+        "block_size": LAZADA_BLOCK,
+        "chunks": LAZADA_CHUNKS,
+    }
+
+
+def vod_video(folder: Path) -> dict[str, Any]:
+    """A generated 24 MB, 30 s video; the ``huawei_vod_upload`` conf for it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    video = write_sample_mp4(folder / "catalog-24mb.mp4", 24_000_000, seed=24, duration_seconds=30)
+    return {"video_path": str(video), "title": "Demo backpack, 30 s", "auto_publish": True}
+
+
+def catalog(hook: LazadaHook, folder: Path, cover: str) -> dict[str, Any]:
+    """Six products, a twin sharing a video, a video the audit rejects, two bad rows; the catalog conf."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for number in range(6):
+        sku = f"catalog-{number + 1}"
+        write_sample_mp4(folder / f"{sku}.mp4", 1_500_000 + 250_000 * number, seed=100 + number)
+        hook.create_product(sample_product_payload(cover, sku, name=f"Catalog product {number + 1}"))
+        title = f"Product {number + 1}" + (" [AUDIT_FAILED]" if number == 5 else "")
+        rows.append(f"{sku},{sku}.mp4,{title},{cover}")
+    hook.create_product(sample_product_payload(cover, "catalog-twin", name="Twin of product 1"))
+    rows += [
+        f"catalog-twin,catalog-1.mp4,Twin,{cover}",
+        f"catalog-8,missing.mp4,Lost,{cover}",
+        "catalog-9,catalog-2.mp4,No cover,cover.png",
+    ]
+    manifest = folder / "catalog.csv"
+    manifest.write_text("seller_sku,video,title,cover_url\n" + "\n".join(rows) + "\n")
+    return {
+        "manifest": str(manifest),
+        "block_size": 1_000_000,
+        "after_line": 0,
+        "fail_on_video_errors": False,
+    }

@@ -1,0 +1,177 @@
+"""``media-upload``: read the upload ledger, decide the rows that need a person, create Lazada tokens.
+
+A row in ``needs_attention`` blocks every new upload of its product and content: nothing is uploaded
+again until a person says what happened. Run it where Airflow runs (same ``AIRFLOW_HOME`` and
+connections), so it reaches the ledger the tasks use::
+
+    media-upload list --state needs_attention
+    media-upload decide sku:SHOE-42 --video-id 3001234567      # the video exists: adopt it
+    media-upload decide sku:SHOE-42 --upload-again             # it does not: the next run uploads anew
+    media-upload lazada-token CODE                             # a seller's authorization code → tokens
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from media_upload.ledger import COMMITTED, DEFAULT_CONN_ID, FAILED, NEEDS_ATTENTION, LedgerEntry, UploadLedger
+
+COLUMNS = ("platform", "account", "product", "content", "state", "upload_id", "video_id", "updated_at")
+
+
+def _row(entry: LedgerEntry) -> list[str]:
+    return [
+        entry.platform,
+        entry.account,
+        entry.product,
+        entry.content_sha256[:12],
+        entry.state,
+        entry.upload_id or "",
+        entry.video_id or "",
+        entry.updated_at,
+    ]
+
+
+def _list(ledger: UploadLedger, args: argparse.Namespace) -> int:
+    rows = [
+        entry
+        for entry in ledger.all()
+        if (not args.state or entry.state == args.state)
+        and (not args.platform or entry.platform == args.platform)
+    ]
+    table = [list(COLUMNS)] + [_row(entry) for entry in rows]
+    widths = [max(len(line[column]) for line in table) for column in range(len(COLUMNS))]
+    for line in table:
+        print("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
+    for entry in rows:
+        if entry.reason and entry.state == NEEDS_ATTENTION:
+            print(f"\n{entry.product} ({entry.content_sha256[:12]}): {entry.reason}")
+    return 0
+
+
+def _decide(ledger: UploadLedger, args: argparse.Namespace) -> int:
+    matches = [
+        entry
+        for entry in ledger.all()
+        if entry.product == args.product
+        and entry.state == NEEDS_ATTENTION
+        and entry.content_sha256.startswith(args.content or "")
+        and (not args.platform or entry.platform == args.platform)
+    ]
+    if len(matches) != 1:
+        print(
+            f"{len(matches)} needs-attention row(s) match product {args.product!r}"
+            f"{f' and content {args.content!r}' if args.content else ''}: "
+            + ("give --content (and --platform) to pick one" if matches else "see `media-upload list`"),
+            file=sys.stderr,
+        )
+        return 2
+    (entry,) = matches
+    if args.video_id:
+        changes = {
+            "state": COMMITTED,
+            "video_id": args.video_id,
+            "reason": f"a person adopted video {args.video_id}",
+        }
+    else:
+        changes = {
+            "state": FAILED,
+            "reason": f"a person chose to upload again (was: {entry.reason or 'needs attention'})",
+        }
+    if ledger.transition(entry, [NEEDS_ATTENTION], **changes) is None:
+        print("the row changed meanwhile; list it again", file=sys.stderr)
+        return 1
+    print(
+        f"{entry.platform} {entry.product} ({entry.content_sha256[:12]}): {changes['state']} · {changes['reason']}"
+    )
+    return 0
+
+
+def _lazada_token(args: argparse.Namespace) -> int:
+    """/auth/token/create with the code; the tokens go into the connection in the metadata database.
+
+    They are printed only with ``--show`` (for connections kept in environment variables or a secrets
+    backend, which this command cannot write).
+    """
+    from airflow.models import Connection
+    from airflow.sdk.exceptions import AirflowException
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from media_upload.hooks.lazada import LazadaHook
+
+    try:
+        body = LazadaHook(lazada_conn_id=args.lazada_conn_id).create_access_token(args.code)
+    except AirflowException as exc:  # a refused or spent code, a wrong app key: the message says what to do
+        print(exc, file=sys.stderr)
+        return 1
+    tokens = {
+        "access_token": str(body["access_token"]),
+        "refresh_token": str(body.get("refresh_token") or ""),
+    }
+    facts = ", ".join(
+        f"{name} {body[name]}"
+        for name in ("account", "country", "expires_in", "refresh_expires_in")
+        if name in body
+    )
+    if args.show:
+        print(f"Lazada authorized {facts}. Put this in the extra of connection {args.lazada_conn_id!r}:")
+        print(json.dumps(tokens))
+        return 0
+    with create_session() as session:
+        connection = session.scalar(select(Connection).where(Connection.conn_id == args.lazada_conn_id))
+        if connection is None:
+            print(
+                f"Connection {args.lazada_conn_id!r} is not in the metadata database (an environment variable or a "
+                "secrets backend holds it): the code is spent, so create a new one and run again with --show",
+                file=sys.stderr,
+            )
+            return 1
+        connection.set_extra(json.dumps({**connection.extra_dejson, **tokens}))
+    print(f"Lazada authorized {facts}; the tokens are in connection {args.lazada_conn_id!r}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="media-upload", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--conn-id", default=DEFAULT_CONN_ID, help="the ledger's Airflow connection")
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="the ledger's rows")
+    listing.add_argument("--state", help="only rows in this state, e.g. needs_attention")
+    listing.add_argument("--platform", choices=["lazada", "huawei_vod"])
+    decide = commands.add_parser("decide", help="settle a needs-attention row")
+    decide.add_argument("product", help="the row's product as listed, e.g. sku:SHOE-42 or item:1234")
+    decide.add_argument("--content", help="the start of the content hash, when the product has several rows")
+    decide.add_argument("--platform", choices=["lazada", "huawei_vod"])
+    choice = decide.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--video-id", help="the video (Lazada) or asset (VOD) the platform made: adopt it")
+    choice.add_argument(
+        "--upload-again", action="store_true", help="none was made: the next run uploads anew"
+    )
+    token = commands.add_parser(
+        "lazada-token", help="create Lazada tokens from a seller's authorization code"
+    )
+    token.add_argument(
+        "code", help="the code Lazada's authorize page sent to your callback (single-use, 30 minutes)"
+    )
+    token.add_argument(
+        "--lazada-conn-id", default="lazada_default", help="the connection with the app key and secret"
+    )
+    token.add_argument("--show", action="store_true", help="print the tokens instead of storing them")
+    args = parser.parse_args(argv)
+    if args.command == "lazada-token":
+        return _lazada_token(args)
+    ledger = UploadLedger(args.conn_id)
+    try:
+        return _list(ledger, args) if args.command == "list" else _decide(ledger, args)
+    finally:
+        ledger.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""``media-upload lazada-token``: a seller's authorization code becomes working tokens in the connection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+from airflow.models import Connection
+from airflow.utils.session import create_session
+from sqlalchemy import delete
+
+from media_upload.cli import main as cli
+from media_upload.hooks.lazada import LazadaHook
+from tests.dags.conftest import airflow_db  # noqa: F401  (fixture)
+
+
+def authorization_code(sandbox) -> str:
+    """What the seller's browser brings back from Lazada's authorize page (the emulator approves at once)."""
+    answer = requests.get(
+        f"{sandbox.url}/oauth/authorize",
+        params={
+            "response_type": "code",
+            "client_id": sandbox.config.app_key,
+            "redirect_uri": "https://seller.test/cb",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code in (302, 303, 307), answer.text
+    return answer.headers["location"].split("code=", 1)[1].split("&", 1)[0]
+
+
+@pytest.fixture
+def stored_connection(lazada_sandbox, airflow_db):  # noqa: F811
+    """A ``lazada`` connection in the metadata database with the app key and secret but no tokens yet."""
+    conn = lazada_sandbox.airflow_connection()
+    with create_session() as session:
+        session.execute(delete(Connection).where(Connection.conn_id == "lazada_new_seller"))
+        session.add(
+            Connection(
+                conn_id="lazada_new_seller",
+                conn_type="lazada",
+                host=conn["host"],
+                login=conn["login"],
+                password=conn["password"],
+            )
+        )
+    yield "lazada_new_seller"
+    with create_session() as session:
+        session.execute(delete(Connection).where(Connection.conn_id == "lazada_new_seller"))
+
+
+def test_the_tokens_go_into_the_connection_and_work(lazada_sandbox, stored_connection, capsys):
+    code = authorization_code(lazada_sandbox)
+    assert cli(["lazada-token", code, "--lazada-conn-id", stored_connection]) == 0
+    out = capsys.readouterr().out
+    with create_session() as session:
+        extra = session.query(Connection).filter_by(conn_id=stored_connection).one().extra_dejson
+    assert extra["access_token"] and extra["refresh_token"]
+    assert extra["access_token"] not in out and extra["refresh_token"] not in out  # never on the screen
+    assert "expires_in" in out
+    assert LazadaHook(lazada_conn_id=stored_connection).get_video_quota()["capacity_size"] > 0  # they work
+    # The code is single-use: a second exchange is refused with Lazada's answer, and nothing changes.
+    assert cli(["lazada-token", code, "--lazada-conn-id", stored_connection]) == 1
+    assert "InvalidCode" in capsys.readouterr().err
+    with create_session() as session:
+        assert session.query(Connection).filter_by(conn_id=stored_connection).one().extra_dejson == extra
+
+
+def test_a_connection_from_the_environment_gets_the_tokens_printed(lazada_sandbox, lazada_connection, capsys):
+    lazada_connection(lazada_sandbox)
+    assert cli(["lazada-token", authorization_code(lazada_sandbox)]) == 1  # cannot write it: says so
+    assert "--show" in capsys.readouterr().err
+    assert cli(["lazada-token", authorization_code(lazada_sandbox), "--show"]) == 0
+    tokens = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert set(tokens) == {"access_token", "refresh_token"}
+    assert lazada_sandbox.backend.tokens[tokens["access_token"]].kind == "access"

