@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-faults reliability stack stack-demo airflow
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -72,6 +72,15 @@ test-faults: $(BIN)/.installed
 # The same, run once to write their figures into docs/reliability.md.
 reliability: $(BIN)/.installed
 	$(BIN)/python -m tests.faults.campaign --crash-tests --out docs/reliability.md
+
+# The "Media uploads" view in a real Airflow (include/stack.py: PostgreSQL, LocalExecutor, both emulators)
+# through headless Chromium driven by Playwright: Debian's chromium, installed here when missing (as root);
+# saves docs/img/ui-run-tab.png and docs/img/ui-media-uploads.png.
+test-browser: $(BIN)/.installed
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+		|| { echo "test-browser: Debian's chromium is missing and apt-get could not install it" >&2; exit 1; }
+	@command -v chromium >/dev/null 2>&1 || { echo "test-browser: no chromium on PATH after apt-get install" >&2; exit 1; }
+	MEDIA_UPLOAD_BROWSER_TESTS=1 $(BIN)/pytest -v tests/browser
 
 # Re-resolve the pinned lock after editing pyproject.toml dependencies.
 lock: $(BIN)/.installed

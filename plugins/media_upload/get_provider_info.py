@@ -42,6 +42,9 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": _modules("sensors"),
         "triggers": _modules("triggers"),
         "filesystems": ["media_upload.transfer.http_filesystem"],
+        # The "Media uploads" view; Airflow loads it through the `airflow.plugins` entry point (a provider's
+        # `plugins` are read only with `[core] lazy_discover_providers = False`).
+        "plugins": [{"name": "media_upload", "plugin-class": "media_upload.plugin.MediaUploadPlugin"}],
         "connection-types": [
             {
                 "connection-type": "lazada",

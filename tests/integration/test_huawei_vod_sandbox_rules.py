@@ -1,7 +1,7 @@
 """Every documented rule of the Huawei Cloud VOD emulator (VOD API, APIG auth, the OBS bucket behind its
 signed URLs), driven through the official ``huaweicloudsdkvod`` client where it can be and through raw
-signed ``requests`` where the input has to be malformed. Rules: ``shared/reference/huawei-cloud-vod.md``
-sections 3-11, emulator choices: section 14.
+signed ``requests`` where the input has to be malformed. The rules and the emulator's choices are listed in
+docs/huawei-vod-sandbox.md.
 """
 
 from __future__ import annotations
