@@ -463,13 +463,12 @@ def seed(stack: LocalStack) -> dict[str, dict[str, Any]]:
 
 
 def outcome(stack: LocalStack, dag_id: str, run_id: str) -> tuple[bool, str]:
-    """One line on a finished run: its state, time, task instances by state and the workers they ran on."""
+    """One line on a finished run: its state, time and task instances by state."""
     run = stack.run(dag_id, run_id)
     tasks = stack.task_instances(dag_id, run_id)
     states: dict[str, int] = {}
     for task in tasks:
         states[str(task["state"])] = states.get(str(task["state"]), 0) + 1
-    hosts = sorted({str(task["hostname"]) for task in tasks if task.get("hostname")})
     seconds = 0.0
     if run.get("start_date") and run.get("end_date"):
         from datetime import datetime
@@ -478,7 +477,7 @@ def outcome(stack: LocalStack, dag_id: str, run_id: str) -> tuple[bool, str]:
             datetime.fromisoformat(run["end_date"]) - datetime.fromisoformat(run["start_date"])
         ).total_seconds()
     counts = ", ".join(f"{count} {state}" for state, count in sorted(states.items()))
-    line = f"{dag_id:<24} {run['state']:<8} {seconds:6.1f} s   tasks: {counts}   workers: {', '.join(hosts) or '-'}"
+    line = f"{dag_id:<24} {run['state']:<8} {seconds:6.1f} s   tasks: {counts}"
     return run["state"] == "success", line
 
 

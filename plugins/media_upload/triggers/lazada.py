@@ -11,7 +11,20 @@ from media_upload.protocols.lazada import FAILED_VIDEO_STATES, TERMINAL_VIDEO_ST
 from media_upload.triggers.base import PollingTrigger
 
 
-class LazadaVideoAuditTrigger(PollingTrigger):
+class _GetVideoTrigger(PollingTrigger):
+    """What both audit triggers share: GetVideo through the hook, and which of its errors end the wait."""
+
+    lazada_conn_id: str
+
+    @cached_property
+    def hook(self) -> LazadaHook:
+        return LazadaHook(self.lazada_conn_id)
+
+    def is_permanent(self, exc: Exception) -> bool:
+        return not (isinstance(exc, LazadaError) and is_retryable(exc, API_SPECS["/media/video/get"]))
+
+
+class LazadaVideoAuditTrigger(_GetVideoTrigger):
     """Poll GetVideo until the video reaches a terminal state.
 
     Yields ``{"status": "success" | "failed", "video_id", "state"}`` or, after too many failed polls,
@@ -41,13 +54,6 @@ class LazadaVideoAuditTrigger(PollingTrigger):
     def subject(self) -> dict[str, Any]:
         return {"video_id": self.video_id}
 
-    @cached_property
-    def hook(self) -> LazadaHook:
-        return LazadaHook(self.lazada_conn_id)
-
-    def is_permanent(self, exc: Exception) -> bool:
-        return not (isinstance(exc, LazadaError) and is_retryable(exc, API_SPECS["/media/video/get"]))
-
     async def check(self) -> dict[str, Any] | None:
         state = str((await self.hook.aget_video(self.video_id))["state"])
         if state != self._last_state:
@@ -60,7 +66,7 @@ class LazadaVideoAuditTrigger(PollingTrigger):
         return None
 
 
-class LazadaVideosAuditTrigger(PollingTrigger):
+class LazadaVideosAuditTrigger(_GetVideoTrigger):
     """Poll GetVideo for several videos (a catalog batch) until every one reaches a terminal state.
 
     One trigger, and one deferred task, for the whole batch; each poll asks only about the videos still
@@ -98,13 +104,6 @@ class LazadaVideosAuditTrigger(PollingTrigger):
     @property
     def subject(self) -> dict[str, Any]:
         return {"states": dict(self.states)}
-
-    @cached_property
-    def hook(self) -> LazadaHook:
-        return LazadaHook(self.lazada_conn_id)
-
-    def is_permanent(self, exc: Exception) -> bool:
-        return not (isinstance(exc, LazadaError) and is_retryable(exc, API_SPECS["/media/video/get"]))
 
     async def check(self) -> dict[str, Any] | None:
         import asyncio

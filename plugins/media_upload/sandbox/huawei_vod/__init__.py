@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
+from media_upload.sandbox.core import Emulator
 from media_upload.sandbox.huawei_vod.app import create_app
 from media_upload.sandbox.huawei_vod.backend import HuaweiVodBackend, HuaweiVodSandboxConfig
-from media_upload.sandbox.server import SandboxServer
 
 __all__ = ["HuaweiVodBackend", "HuaweiVodSandbox", "HuaweiVodSandboxConfig"]
 
 
-class HuaweiVodSandbox:
+class HuaweiVodSandbox(Emulator[HuaweiVodBackend]):
     """The VOD + OBS emulator served on loopback: ``with HuaweiVodSandbox() as sandbox: sandbox.endpoint``."""
 
     def __init__(
@@ -25,29 +24,14 @@ class HuaweiVodSandbox:
         log_level: str = "warning",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.backend = HuaweiVodBackend(config, clock)
-        self.config = self.backend.config
-        self._server = SandboxServer(create_app(self.backend), host, port, log_level, self.config.link)
-
-    def start(self) -> HuaweiVodSandbox:
-        bound = self._server.start()
-        self.backend.public_url = (self.config.public_url or bound).rstrip("/")
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-        self.backend.close()
-
-    def __enter__(self) -> HuaweiVodSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.stop()
+        backend = HuaweiVodBackend(config, clock)
+        super().__init__(backend, create_app(backend), backend.config.link, host, port, log_level)
+        self.config = backend.config
 
     @property
     def endpoint(self) -> str:
         """The VOD endpoint (and, path-style, the OBS endpoint of the signed URLs)."""
-        return self.backend.public_url
+        return self.url
 
     def airflow_connection(self) -> dict[str, Any]:
         """The ``huawei_vod`` connection (JSON form of ``AIRFLOW_CONN_HUAWEI_VOD_DEFAULT``) for this sandbox."""

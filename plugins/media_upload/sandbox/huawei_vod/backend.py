@@ -39,6 +39,7 @@ from media_upload.protocols.huawei_vod import (
     parse_authorization,
     sdk_signature,
 )
+from media_upload.sandbox.core import EmulatorConfig
 from media_upload.sandbox.faults import FaultDice
 from media_upload.sandbox.huawei_vod.errors import (
     INJECTABLE_OBS_ERRORS,
@@ -50,7 +51,6 @@ from media_upload.sandbox.huawei_vod.errors import (
     illegal_parameter,
     signature_expired,
 )
-from media_upload.sandbox.link import LinkModel
 from media_upload.transfer.media import NotAVideoError, probe_file
 
 #: Title markers that decide an asset's fate deterministically (tests and demos).
@@ -64,7 +64,7 @@ TRANSPORT_FAULTS = ("drop", "expired_sign")
 
 
 @dataclass
-class HuaweiVodSandboxConfig:
+class HuaweiVodSandboxConfig(EmulatorConfig):
     """Everything that shapes the emulator; the CLI flags map onto these fields."""
 
     ak: str = "SANDBOXACCESSKEY0001"
@@ -83,19 +83,6 @@ class HuaweiVodSandboxConfig:
     auth_token: str | None = None
     #: Category ids CreateAsset accepts besides ``-1`` (the preset "Other").
     category_ids: tuple[int, ...] = (0, 1, 2, 3)
-    #: The link model: MB/s per connection (0: unlimited) and round-trip milliseconds.
-    bandwidth_per_connection: float = 0.0
-    latency_ms: float = 0.0
-    #: The base URL clients reach the emulator at, when it is not the address it binds (a container name).
-    public_url: str | None = None
-    #: Random faults (see :mod:`media_upload.sandbox.faults`): share of requests, seed, late answers' delay.
-    fault_rate: float = 0.0
-    fault_seed: int | None = None
-    slow_seconds: float = 3.0
-
-    @property
-    def link(self) -> LinkModel:
-        return LinkModel(self.bandwidth_per_connection, self.latency_ms)
 
     @property
     def bucket(self) -> str:

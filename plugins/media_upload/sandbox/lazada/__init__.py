@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
+from media_upload.sandbox.core import Emulator
 from media_upload.sandbox.lazada.app import create_app
 from media_upload.sandbox.lazada.backend import LazadaBackend, LazadaSandboxConfig
-from media_upload.sandbox.server import SandboxServer
 
 __all__ = ["LazadaBackend", "LazadaSandbox", "LazadaSandboxConfig"]
 
 
-class LazadaSandbox:
+class LazadaSandbox(Emulator[LazadaBackend]):
     """The Lazada emulator served on loopback, for tests, demos and offline work.
 
     >>> with LazadaSandbox() as sandbox:
@@ -29,28 +28,9 @@ class LazadaSandbox:
         log_level: str = "warning",
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.backend = LazadaBackend(config, clock)
-        self.config = self.backend.config
-        self._server = SandboxServer(create_app(self.backend), host, port, log_level, self.config.link)
-
-    def start(self) -> LazadaSandbox:
-        bound = self._server.start()
-        self.backend.public_url = (self.config.public_url or bound).rstrip("/")
-        return self
-
-    def stop(self) -> None:
-        self._server.stop()
-        self.backend.close()
-
-    def __enter__(self) -> LazadaSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self.backend.public_url
+        backend = LazadaBackend(config, clock)
+        super().__init__(backend, create_app(backend), backend.config.link, host, port, log_level)
+        self.config = backend.config
 
     @property
     def gateway_url(self) -> str:

@@ -33,6 +33,7 @@ from media_upload.protocols.lazada import (
     VideoState,
     sign,
 )
+from media_upload.sandbox.core import EmulatorConfig
 from media_upload.sandbox.faults import FaultDice
 from media_upload.sandbox.lazada import products as product_rules
 from media_upload.sandbox.lazada.errors import (
@@ -50,7 +51,6 @@ from media_upload.sandbox.lazada.errors import (
     missing_parameter,
     product_error,
 )
-from media_upload.sandbox.link import LinkModel
 from media_upload.transfer.media import NotAVideoError, probe_file
 
 #: Title markers that decide a video's fate deterministically (tests and demos).
@@ -63,7 +63,7 @@ _COPY_CHUNK = 1024 * 1024
 
 
 @dataclass
-class LazadaSandboxConfig:
+class LazadaSandboxConfig(EmulatorConfig):
     """Everything that shapes the emulator's behaviour; the CLI flags map onto these fields."""
 
     app_key: str = "100132"
@@ -90,19 +90,6 @@ class LazadaSandboxConfig:
     strict_cover: bool = False
     #: Smallest accepted non-last block; 0 accepts any non-empty block (Lazada publishes no minimum).
     min_block_bytes: int = 0
-    #: The link model: MB/s per connection (0: unlimited) and round-trip milliseconds.
-    bandwidth_per_connection: float = 0.0
-    latency_ms: float = 0.0
-    #: The base URL clients reach the emulator at, when it is not the address it binds (a container name).
-    public_url: str | None = None
-    #: Random faults (see :mod:`media_upload.sandbox.faults`): share of requests, seed, late answers' delay.
-    fault_rate: float = 0.0
-    fault_seed: int | None = None
-    slow_seconds: float = 3.0
-
-    @property
-    def link(self) -> LinkModel:
-        return LinkModel(self.bandwidth_per_connection, self.latency_ms)
 
 
 @dataclass(frozen=True)
