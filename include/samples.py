@@ -7,6 +7,8 @@ a twin that shares a video, one video the audit rejects, two bad rows).
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -71,3 +73,17 @@ def catalog(hook: LazadaHook, folder: Path, cover: str) -> dict[str, Any]:
         "after_line": 0,
         "fail_on_video_errors": False,
     }
+
+
+def catalog_manifest(
+    hook: LazadaHook, manifest: Path, rows: Iterable[tuple[str, Path, str]], cover: str
+) -> Path:
+    """A product in the emulator for each ``(seller_sku, video, title)`` row, and the manifest listing them
+    (videos relative to the manifest's folder)."""
+    with manifest.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["seller_sku", "video", "title", "cover_url"])
+        for sku, video, title in rows:
+            hook.create_product(sample_product_payload(cover, sku, name=title))
+            writer.writerow([sku, video.relative_to(manifest.parent).as_posix(), title, cover])
+    return manifest

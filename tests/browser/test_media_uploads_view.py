@@ -11,7 +11,6 @@ moves on its own), filters, follows a link into a run, and saves ``docs/img/ui-r
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -30,6 +29,7 @@ from media_upload.sandbox.sample_media import write_sample_mp4
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "include"))
 
+from samples import catalog_manifest  # noqa: E402
 from stack import PASSWORD, USER, LocalStack  # noqa: E402
 
 DAG, VOD_DAG = "lazada_catalog_videos", "huawei_vod_upload"
@@ -76,19 +76,13 @@ def catalog(stack: LocalStack, folder: Path, monkeypatch: pytest.MonkeyPatch) ->
         "AIRFLOW_CONN_LAZADA_DEFAULT", json.dumps(stack.running_sandboxes["lazada"].connection)
     )
     from media_upload.hooks.lazada import LazadaHook
-    from media_upload.sandbox.lazada.products import sample_product_payload
 
     hook = LazadaHook()
-    cover = hook.upload_image(PNG, "cover.png")
-    manifest = folder / "catalog.csv"
-    with manifest.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["seller_sku", "video", "title", "cover_url"])
-        for n, (sku, size) in enumerate(VIDEOS.items(), start=1):
-            hook.create_product(sample_product_payload(cover, sku, name=f"T-shirt {n}"))
-            write_sample_mp4(folder / f"{sku}.mp4", size, seed=n)
-            writer.writerow([sku, f"{sku}.mp4", f"T-shirt {n} on a model", cover])
-    return manifest
+    rows = [
+        (sku, write_sample_mp4(folder / f"{sku}.mp4", size, seed=n), f"T-shirt {n} on a model")
+        for n, (sku, size) in enumerate(VIDEOS.items(), start=1)
+    ]
+    return catalog_manifest(hook, folder / "catalog.csv", rows, hook.upload_image(PNG, "cover.png"))
 
 
 def until(what: str, check: Callable[[], Any], timeout: float = 300) -> Any:
