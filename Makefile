@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment bench-push
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,15 @@ stack-demo: $(BIN)/.installed
 # The Airflow UI with the emulators, sample products, connections and a pool: LocalExecutor, no Redis.
 airflow: $(BIN)/.installed
 	$(BIN)/python include/stack.py up --executor LocalExecutor --home .airflow-ui --database airflow_ui
+
+# Tests on a whole Airflow deployment (include/stack.py): Lazada's pushed video states end a catalog's
+# audit wait with no GetVideo poll; with the receiver out of reach the same run finishes by polling.
+test-deployment: $(BIN)/.installed
+	MEDIA_UPLOAD_DEPLOYMENT_TESTS=1 $(BIN)/pytest -v tests/deployment
+
+# Push against poll on a real deployment: audit-to-update delay, GetVideo calls, 1,000 waiting videos.
+bench-push: $(BIN)/.installed
+	$(BIN)/python bench/push.py --rounds 3 --out docs/benchmarks.md
 
 # The fault campaign (50+ videos, 10 % of requests faulted) and the kill -9 tests, as assertions.
 test-faults: $(BIN)/.installed

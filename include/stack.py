@@ -127,6 +127,9 @@ class LocalStack:
     :param connections_in_env: give the emulators' connections and the ledger's as ``AIRFLOW_CONN_*``
         variables (quick, for benchmarks); otherwise create them in the metadata database through the REST
         API, where the UI lists them and their Test button works.
+    :param lazada_push: the Lazada emulator pushes video states to the api-server's receiver, and the
+        ``lazada_default`` connection turns push on (audit waits take the messages instead of polling).
+    :param connection_extras: fields to add to a connection's extra: ``{"lazada_default": {...}}``.
     """
 
     home: Path
@@ -137,6 +140,8 @@ class LocalStack:
     env: Mapping[str, str] = field(default_factory=dict)
     api_port: int = 0
     connections_in_env: bool = True
+    lazada_push: bool = False
+    connection_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     running_sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     _token: str | None = None
@@ -150,6 +155,10 @@ class LocalStack:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    def push_url(self, conn_id: str = "lazada_default") -> str:
+        """The receiver of Lazada's pushed video states for connection ``conn_id`` (the plugin's route)."""
+        return f"{self.api_url}/media-uploads/push/lazada/{conn_id}"
 
     @property
     def celery(self) -> bool:
@@ -215,6 +224,9 @@ class LocalStack:
         }
         for sandbox in self.running_sandboxes.values():
             found[f"{sandbox.name.replace('-', '_')}_default"] = sandbox.connection
+        for conn_id, extra in self.connection_extras.items():
+            if conn_id in found:  # its emulator is running
+                found[conn_id] = {**found[conn_id], "extra": {**found[conn_id].get("extra", {}), **extra}}
         return found
 
     def create_connections(self) -> None:
@@ -244,6 +256,8 @@ class LocalStack:
     def start_sandbox(self, name: str, arguments: list[str]) -> Sandbox:
         """Start ``media-sandbox NAME`` on a free port and read its connection from its banner."""
         port = free_port()
+        if name == "lazada" and self.lazada_push and "--push-url" not in arguments:
+            arguments = [*arguments, "--push-url", self.push_url()]
         data = self.home / "sandbox" / name
         data.mkdir(parents=True, exist_ok=True)
         command = [str(BIN / "media-sandbox"), name, "--port", str(port), "--data-dir", str(data), *arguments]
@@ -508,6 +522,12 @@ def demo(stack: LocalStack) -> bool:
         f"{confs['lazada_product_video']['item_id']} shows video {attached or 'NONE'}"
         f" ({lazada['videos'].get(attached or '', {}).get('state', '-')})"
     )
+    lazada_url = stack.running_sandboxes["lazada"].url
+    pushed = requests.get(f"{lazada_url}/_sandbox/lazada/pushes?limit=5000", timeout=30).json()
+    print(
+        f"  Lazada pushed {sum(p['outcome'] == 'HTTP 200' for p in pushed)} video state(s) to the receiver; "
+        f"GetVideo was asked {lazada['request_counts'].get('/media/video/get', 0)} time(s)"
+    )
     print(
         "  Huawei VOD: "
         + ", ".join(f"asset {asset_id} {asset.get('status')}" for asset_id, asset in vod["assets"].items())
@@ -546,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         database=args.database,
         sandboxes={"lazada": ["--audit-seconds", "4"], "huawei-vod": ["--transcode-seconds", "4"]},
         connections_in_env=False,
+        lazada_push=True,
     )
     stop = False
 
@@ -569,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
 Airflow UI   {stack.api_url}   login {USER} / {PASSWORD}
 Emulators    Lazada {stack.running_sandboxes["lazada"].url}, Huawei VOD {stack.running_sandboxes["huawei-vod"].url}
 Connections  lazada_default, huawei_vod_default, media_upload_ledger (Admin → Connections; Test works)
+Push         Lazada posts video states to {stack.push_url()}
 Pool         {POOL["name"]} ({POOL["slots"]} slots)
 Trigger      a DAG with its sample conf from {stack.home}/samples.json
 Logs         {stack.home}/logs

@@ -177,7 +177,12 @@ def ledger_connection(
             import psycopg2
 
             with psycopg2.connect("host=127.0.0.1 dbname=test user=postgres") as db, db.cursor() as cursor:
-                for table in ("media_upload_ledger", "media_upload_blocks", "media_upload_tokens"):
+                for table in (
+                    "media_upload_ledger",
+                    "media_upload_blocks",
+                    "media_upload_tokens",
+                    "media_upload_pushed_states",
+                ):
                     cursor.execute(f"DROP TABLE IF EXISTS {table}")
             uri = "postgres://postgres@127.0.0.1:5432/test"
         monkeypatch.setenv("AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER", uri)

@@ -112,6 +112,10 @@ def _lazada_token(args: argparse.Namespace) -> int:
         "access_token": str(body["access_token"]),
         "refresh_token": str(body.get("refresh_token") or ""),
     }
+    # The seller id, which pushed messages name (see "Push instead of polling" in docs/lazada-provider.md).
+    sellers = body.get("country_user_info") or body.get("country_user_info_list") or [{}]
+    if sellers[0].get("seller_id"):
+        tokens["seller_id"] = str(sellers[0]["seller_id"])
     facts = ", ".join(
         f"{name} {body[name]}"
         for name in ("account", "country", "expires_in", "refresh_expires_in")

@@ -73,6 +73,22 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "Lets the hook renew an expired access token once per call.",
                         "schema": _SECRET,
                     },
+                    "seller_id": {
+                        "label": "Seller ID",
+                        "description": "The seller's id (country_user_info of the token answer); push needs it.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "push": {
+                        "label": "Push",
+                        "description": "Lazada pushes video states to /media-uploads/push/lazada/<conn id>: "
+                        "audit waits take them instead of polling GetVideo.",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                    "push_poll_seconds": {
+                        "label": "Push fallback poll (s)",
+                        "description": "With push on, GetVideo is asked only after this long without a message.",
+                        "schema": {"type": ["number", "null"]},
+                    },
                 },
             },
             {

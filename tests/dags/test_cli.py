@@ -58,6 +58,7 @@ def test_the_tokens_go_into_the_connection_and_work(lazada_sandbox, stored_conne
     with create_session() as session:
         extra = session.query(Connection).filter_by(conn_id=stored_connection).one().extra_dejson
     assert extra["access_token"] and extra["refresh_token"]
+    assert extra["seller_id"] == lazada_sandbox.config.seller_id  # what pushed messages name
     assert extra["access_token"] not in out and extra["refresh_token"] not in out  # never on the screen
     assert "expires_in" in out
     assert LazadaHook(lazada_conn_id=stored_connection).get_video_quota()["capacity_size"] > 0  # they work
@@ -74,5 +75,5 @@ def test_a_connection_from_the_environment_gets_the_tokens_printed(lazada_sandbo
     assert "--show" in capsys.readouterr().err
     assert cli(["lazada-token", authorization_code(lazada_sandbox), "--show"]) == 0
     tokens = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert set(tokens) == {"access_token", "refresh_token"}
+    assert set(tokens) == {"access_token", "refresh_token", "seller_id"}
     assert lazada_sandbox.backend.tokens[tokens["access_token"]].kind == "access"

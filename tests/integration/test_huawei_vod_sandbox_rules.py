@@ -1194,7 +1194,7 @@ def test_delete_assets(instant, video):
     info = meta(instant, asset.asset_id)
     assert info.status == "DELETED" and info.play_info_array == []
     assert stored(instant, asset.asset_id) is None
-    assert not instant.sandbox.backend.object_path(asset.target.bucket, asset.target.object).exists()
+    assert not instant.sandbox.backend.obs.object_path(asset.target.bucket, asset.target.object).exists()
     refused(lambda: instant.confirm(asset.asset_id), 403, "VOD.10126")
     listing = instant.client.list_asset_list(ListAssetListRequest())
     assert [a.asset_status for a in listing.assets] == ["DELETED"]

@@ -202,6 +202,10 @@ class MultipartBody(io.RawIOBase):
         return size
 
 
+#: With push on, GetVideo is asked only after this long without a pushed state (extra ``push_poll_seconds``).
+DEFAULT_PUSH_POLL_SECONDS = 300.0
+
+
 @dataclass(frozen=True)
 class LazadaCredentials:
     gateway: str
@@ -210,6 +214,10 @@ class LazadaCredentials:
     app_secret: str
     access_token: str | None
     refresh_token: str | None
+    #: The seller's id; with ``push``, audit waits take Lazada's pushed video states (see media_upload.push).
+    seller_id: str | None = None
+    push: bool = False
+    push_poll_seconds: float = DEFAULT_PUSH_POLL_SECONDS
 
     def __repr__(self) -> str:  # never show the secrets
         return f"LazadaCredentials(gateway={self.gateway!r}, app_key={self.app_key!r})"
@@ -242,7 +250,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
 
     Connection (type ``lazada``): host = gateway URL or region code (``sg``, ``my``...), login = app key,
     password = app secret, extra = ``access_token`` and ``refresh_token`` (optionally ``auth_host``,
-    ``timeout``).
+    ``timeout``, and ``seller_id``, ``push`` and ``push_poll_seconds`` for pushed video states).
 
     :param lazada_conn_id: the connection to use.
     :param timeout: seconds to wait for a connection and between bytes of the answer.
@@ -298,8 +306,23 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             raise AirflowFailException(f"Lazada connection {self.lazada_conn_id!r}: {exc}") from None
         if not auth_gateway:  # Lazada's own gateways share one auth host; an emulator or proxy serves both
             auth_gateway = AUTH_GATEWAY if gateway in GATEWAYS.values() else gateway
+        push = (option("push") or "").strip().lower() in ("1", "true", "yes", "on")
+        push_poll_seconds = float(option("push_poll_seconds") or DEFAULT_PUSH_POLL_SECONDS)
+        seller_id = option("seller_id")
+        if push and not seller_id:
+            raise AirflowFailException(
+                f"Lazada connection {self.lazada_conn_id!r} turns push on but has no seller_id in its extra"
+            )
         credentials = LazadaCredentials(
-            gateway, auth_gateway, conn.login, conn.password, option("access_token"), option("refresh_token")
+            gateway,
+            auth_gateway,
+            conn.login,
+            conn.password,
+            option("access_token"),
+            option("refresh_token"),
+            seller_id,
+            push,
+            push_poll_seconds,
         )
         self._authorization_refresh_token = credentials.refresh_token
         for secret in (credentials.app_secret, credentials.access_token, credentials.refresh_token):

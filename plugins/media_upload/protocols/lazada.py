@@ -130,3 +130,34 @@ def video_update_payload(item_id: str | int, sku_ids: list[str], video_id: str |
             }
         }
     }
+
+
+# ------------------------------------------------------------------------------------------ push messages
+
+#: Lazada Push Mechanism: "Short Video State Update" messages carry ``message_type`` 7.
+VIDEO_STATE_MESSAGE = 7
+#: Delivery is retried 12 times, 30 minutes apart, while the callback does not answer HTTP 200.
+PUSH_RETRIES = 12
+PUSH_RETRY_SECONDS = 1800.0
+
+
+def push_signature(app_key: str, app_secret: str, body: bytes) -> str:
+    """The ``Authorization`` header of a push: ``HEX(HMAC-SHA256(app_key + body, app_secret))``.
+
+    Lazada's sample header is lowercase hex; receivers should compare case-insensitively.
+    """
+    return hmac.new(app_secret.encode(), app_key.encode() + body, hashlib.sha256).hexdigest()
+
+
+def video_state_message(
+    seller_id: str, video_id: str, state: str, changed_at: float, pushed_at: float, site: str
+) -> dict[str, object]:
+    """A message type 7 body as Lazada's sample shapes it: ``videoId`` a JSON number, ``data.timestamp``
+    in seconds, the push ``timestamp`` in milliseconds."""
+    return {
+        "seller_id": seller_id,
+        "message_type": VIDEO_STATE_MESSAGE,
+        "data": {"state": state, "timestamp": int(changed_at), "videoId": int(video_id)},
+        "timestamp": int(pushed_at * 1000),
+        "site": site,
+    }

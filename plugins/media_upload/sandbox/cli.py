@@ -101,6 +101,20 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--success-as-string", action="store_true", help='send "true" and numbers as strings')
     parser.add_argument("--strict-cover", action="store_true", help="require a slatic.net cover URL")
     parser.add_argument("--min-block-bytes", type=int, default=0, help="smallest non-last block accepted")
+    parser.add_argument(
+        "--push-url",
+        help="post signed video state messages (push message type 7) here, e.g. "
+        "http://localhost:8080/media-uploads/push/lazada/lazada_default",
+    )
+    parser.add_argument(
+        "--push-retry-seconds",
+        type=float,
+        default=defaults.push_retry_seconds,
+        help="wait between deliveries of a message the callback did not answer with HTTP 200",
+    )
+    parser.add_argument(
+        "--push-retries", type=int, default=defaults.push_retries, help="deliveries after the first"
+    )
     _add_shared_flags(parser)
     parser.add_argument(
         "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
@@ -121,6 +135,7 @@ def _run_lazada(args: argparse.Namespace) -> LazadaSandbox:
         f"  audit         {config.audit_seconds:g} s to AUDIT_SUCCESS "
         "(put [AUDIT_FAILED] or [TRANSCODE_FAILED] in a title to fail it)\n"
         f"  link          {config.link.describe()}\n"
+        f"  push          {config.push_url or 'off'}\n"
         f"  data dir      {sandbox.backend.data_dir}\n"
         f"  inspect       {sandbox.url}/_sandbox/lazada/state   (API docs: {sandbox.url}/_sandbox/docs)\n"
         f"\nexport AIRFLOW_CONN_LAZADA_DEFAULT='{json.dumps(sandbox.airflow_connection())}'",

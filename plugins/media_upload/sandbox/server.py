@@ -6,7 +6,7 @@ import threading
 import time
 
 import uvicorn
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from media_upload.sandbox.link import LinkModel, LinkShaper
@@ -22,6 +22,12 @@ class CutOffResponse(Response):
         headers = [(b"content-type", b"application/json"), (b"content-length", b"4096")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b'{"partial":', "more_body": True})
+
+
+def gateway_page(status: int) -> HTMLResponse:
+    """What a gateway or load balancer answers when the service behind it is down (502, 503)."""
+    reason = {502: "Bad Gateway", 503: "Service Unavailable"}[status]
+    return HTMLResponse(f"<html><body><h1>{status} {reason}</h1></body></html>", status_code=status)
 
 
 class SandboxServer:

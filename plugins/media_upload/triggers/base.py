@@ -45,11 +45,15 @@ class PollingTrigger(BaseTrigger):
         """Errors no amount of polling will cure (refused credentials, a bad request)."""
         raise NotImplementedError
 
+    async def pause(self, seconds: float) -> None:
+        """The wait before the next check; a trigger woken by pushed messages waits for those."""
+        await asyncio.sleep(seconds)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         errors = 0
         wait = min(self.first_poll_interval, self.poll_interval)
         while True:
-            await asyncio.sleep(wait)
+            await self.pause(wait)
             wait = min(wait * 1.5, self.poll_interval)
             try:
                 payload = await self.check()

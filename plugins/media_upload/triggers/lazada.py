@@ -1,7 +1,8 @@
-"""Deferred wait for a Lazada video's audit: the trigger only reads GetVideo, it never uploads or commits."""
+"""Deferred wait for a Lazada video's audit: the triggers only read (pushed states, GetVideo), never upload or commit."""
 
 from __future__ import annotations
 
+import asyncio
 from functools import cached_property
 from typing import Any
 
@@ -11,10 +12,18 @@ from media_upload.protocols.lazada import FAILED_VIDEO_STATES, TERMINAL_VIDEO_ST
 from media_upload.triggers.base import PollingTrigger
 
 
-class _GetVideoTrigger(PollingTrigger):
-    """What both audit triggers share: GetVideo through the hook, and which of its errors end the wait."""
+class _VideoStateTrigger(PollingTrigger):
+    """What both audit triggers share: video states, pushed or from GetVideo, and which errors end the wait.
+
+    When the connection turns push on, each pause waits for Lazada's pushed states (see
+    :mod:`media_upload.push`) up to its ``push_poll_seconds``; a pause that ends with a message takes
+    the states from it, one that ends without asks GetVideo. Otherwise every check asks GetVideo.
+    """
 
     lazada_conn_id: str
+    concurrency = 8
+    _pushed: dict[str, str]
+    _after = 0
 
     @cached_property
     def hook(self) -> LazadaHook:
@@ -23,8 +32,51 @@ class _GetVideoTrigger(PollingTrigger):
     def is_permanent(self, exc: Exception) -> bool:
         return not (isinstance(exc, LazadaError) and is_retryable(exc, API_SPECS["/media/video/get"]))
 
+    def pending(self) -> list[str]:
+        """The videos still waited for."""
+        raise NotImplementedError
 
-class LazadaVideoAuditTrigger(_GetVideoTrigger):
+    async def pause(self, seconds: float) -> None:
+        self._pushed = {}
+        try:
+            credentials = await self.hook.acredentials()
+        except Exception:  # the check that follows reports it
+            credentials = None
+        if credentials is None or not credentials.push:
+            await asyncio.sleep(seconds)
+            return
+        from media_upload.push import inbox, latest_states
+
+        account = (credentials.app_key, str(credentials.seller_id))
+        pushed = await inbox(self.hook.token_store_conn_id).wait(
+            account, self.pending(), self._after, credentials.push_poll_seconds
+        )
+        if pushed:
+            self._after = max(state.id for state in pushed)
+            self._pushed = latest_states(pushed)
+
+    @property
+    def was_pushed(self) -> bool:
+        """Whether the last pause ended with pushed states."""
+        return bool(getattr(self, "_pushed", None))
+
+    def log_state(self, video_id: str, state: str) -> None:
+        self.log.info("Video %s is %s%s", video_id, state, " (pushed by Lazada)" if self.was_pushed else "")
+
+    async def video_states(self, video_ids: list[str]) -> dict[str, str]:
+        """The states that woke this check if pushed, else each video's from GetVideo (``concurrency`` at once)."""
+        if self.was_pushed:
+            return dict(self._pushed)
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def state_of(video_id: str) -> tuple[str, str]:
+            async with gate:
+                return video_id, str((await self.hook.aget_video(video_id))["state"])
+
+        return dict(await asyncio.gather(*(state_of(video_id) for video_id in video_ids)))
+
+
+class LazadaVideoAuditTrigger(_VideoStateTrigger):
     """Poll GetVideo until the video reaches a terminal state.
 
     Yields ``{"status": "success" | "failed", "video_id", "state"}`` or, after too many failed polls,
@@ -54,10 +106,15 @@ class LazadaVideoAuditTrigger(_GetVideoTrigger):
     def subject(self) -> dict[str, Any]:
         return {"video_id": self.video_id}
 
+    def pending(self) -> list[str]:
+        return [self.video_id]
+
     async def check(self) -> dict[str, Any] | None:
-        state = str((await self.hook.aget_video(self.video_id))["state"])
+        state = (await self.video_states([self.video_id])).get(self.video_id)
+        if state is None:
+            return None
         if state != self._last_state:
-            self.log.info("Video %s is %s", self.video_id, state)
+            self.log_state(self.video_id, state)
             self._last_state = state
         if state == VideoState.AUDIT_SUCCESS:
             return {"status": "success", "state": state}
@@ -66,11 +123,11 @@ class LazadaVideoAuditTrigger(_GetVideoTrigger):
         return None
 
 
-class LazadaVideosAuditTrigger(_GetVideoTrigger):
-    """Poll GetVideo for several videos (a catalog batch) until every one reaches a terminal state.
+class LazadaVideosAuditTrigger(_VideoStateTrigger):
+    """Wait for several videos (a catalog batch) until every one reaches a terminal state.
 
     One trigger, and one deferred task, for the whole batch; each poll asks only about the videos still
-    pending, at most ``concurrency`` at once. Yields ``{"status": "success", "states": {video_id: state}}``
+    pending, at most ``concurrency`` at once (with push on, after a pause without messages only). Yields ``{"status": "success", "states": {video_id: state}}``
     or, after too many failed polls in a row, ``{"status": "error", "states": {...}, "message"}`` with the
     states seen so far.
     """
@@ -105,22 +162,19 @@ class LazadaVideosAuditTrigger(_GetVideoTrigger):
     def subject(self) -> dict[str, Any]:
         return {"states": dict(self.states)}
 
-    async def check(self) -> dict[str, Any] | None:
-        import asyncio
-
-        pending = [
+    def pending(self) -> list[str]:
+        return [
             video_id for video_id in self.video_ids if self.states.get(video_id) not in TERMINAL_VIDEO_STATES
         ]
-        gate = asyncio.Semaphore(self.concurrency)
 
-        async def state_of(video_id: str) -> None:
-            async with gate:
-                state = str((await self.hook.aget_video(video_id))["state"])
+    async def check(self) -> dict[str, Any] | None:
+        pending = self.pending()
+        for video_id, state in (await self.video_states(pending)).items():
+            if video_id not in pending:
+                continue
             if state != self.states.get(video_id):
-                self.log.info("Video %s is %s", video_id, state)
+                self.log_state(video_id, state)
             self.states[video_id] = state
-
-        await asyncio.gather(*(state_of(video_id) for video_id in pending))
         if all(self.states.get(video_id) in TERMINAL_VIDEO_STATES for video_id in self.video_ids):
             return {"status": "success"}
         return None

@@ -5,6 +5,8 @@ Plugin apps are not protected by the api-server: both routes require what Airflo
 require, read access to DAG runs (for the DAG named by ``dag_id`` when one is given), through the
 api-server's security dependencies, and the rows are limited to the DAGs the user may read. The browser
 authenticates with the UI's own session cookie; nothing on the page or in its answers is a credential.
+
+``POST /push/lazada/{conn_id}`` is the one public route: Lazada's push callback, checked by signature.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from airflow.configuration import conf
 from airflow.models.taskinstance import TaskInstance
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import and_, or_, select
 
 from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
@@ -109,6 +111,29 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
     def icon(name: Literal["icon", "icon-dark"]) -> FileResponse:
         """The menu's icon (public: it shows nothing of the uploads)."""
         return FileResponse(STATIC / f"{name}.svg", media_type="image/svg+xml")
+
+    @app.post("/push/lazada/{conn_id}", include_in_schema=False)
+    async def lazada_push(conn_id: str, request: Request) -> JSONResponse:
+        """Lazada's push callback for the app of connection ``conn_id``: public, as Lazada cannot log in,
+        and trusted only when the message is signed with that app's secret (see media_upload.push).
+        Each worker thread keeps its ledger connection: messages come in bursts."""
+        from starlette.concurrency import run_in_threadpool
+
+        from media_upload import push
+
+        body = await request.body()
+        authorization = request.headers.get("authorization")
+        try:
+            answer = await run_in_threadpool(
+                lambda: push.receive(ledger(), push.push_account(conn_id), body, authorization)
+            )
+        except push.PushRefused as exc:
+            client = request.client.host if request.client else "?"
+            push.log.warning(
+                "Refused a Lazada push for %r from %s (%d bytes): %s", conn_id, client, len(body), exc
+            )
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse(answer)
 
     @app.get("/api/uploads", dependencies=may_read_runs)
     def uploads(

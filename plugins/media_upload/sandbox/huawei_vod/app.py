@@ -6,27 +6,21 @@ import asyncio
 import json
 import logging
 import secrets
-import tempfile
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from media_upload.protocols.huawei_vod import parse_obs_query
+from media_upload.sandbox.core import add_inspection_routes
 from media_upload.sandbox.huawei_vod.backend import HuaweiVodBackend
-from media_upload.sandbox.huawei_vod.errors import ObsErrorReply, VodErrorReply, illegal_parameter
-from media_upload.sandbox.server import CutOffResponse
+from media_upload.sandbox.huawei_vod.errors import VodErrorReply, illegal_parameter
+from media_upload.sandbox.huawei_vod.obs import add_obs_routes
+from media_upload.sandbox.server import CutOffResponse, gateway_page
 
 log = logging.getLogger(__name__)
-_SPOOL = 8 * 1024 * 1024
-
-
-def _unavailable() -> Response:
-    """What a load balancer in front of VOD or OBS answers when the service behind it is down."""
-    return HTMLResponse("<html><body><h1>503 Service Unavailable</h1></body></html>", status_code=503)
 
 
 def _request_id() -> str:
@@ -50,7 +44,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
         drop, chance = False, backend.dice.roll(operation)
         if chance in ("unavailable", "reset"):
             backend.log_request(request.method, str(request.url), operation, 503, chance, started)
-            return _unavailable() if chance == "unavailable" else CutOffResponse()
+            return gateway_page(503) if chance == "unavailable" else CutOffResponse()
         try:
             backend.authenticate_vod(
                 request.method, request.url.path, query, request.headers, body, project_id
@@ -128,34 +122,7 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
 
     # ------------------------------------------------------------------ sandbox
 
-    @app.get("/_sandbox/huawei-vod/state", tags=["sandbox"])
-    def state() -> dict[str, Any]:
-        """Assets (status, stored object size and MD5), multipart uploads, request counts, pending faults."""
-        return backend.snapshot()
-
-    @app.get("/_sandbox/huawei-vod/requests", tags=["sandbox"])
-    def requests_log(limit: int = 100) -> list[dict[str, Any]]:
-        """The most recent requests, signatures masked, newest last."""
-        return list(backend.request_log)[-limit:]
-
-    @app.post("/_sandbox/huawei-vod/faults", tags=["sandbox"])
-    async def add_fault(request: Request) -> JSONResponse:
-        """Queue a fault: ``{"kind": "APIG.0308"|"VOD.10051"|"VOD.10127"|"SlowDown"|"InternalError"|
-        "ServiceUnavailable"|"drop"|"expired_sign", "operation": "UploadPart" or "*", "count": 1}``."""
-        spec = await request.json()
-        try:
-            fault = backend.add_fault(
-                str(spec["kind"]), str(spec.get("operation", "*")), int(spec.get("count", 1))
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            return JSONResponse({"error": f"bad fault {spec!r}: {exc}"}, status_code=400)
-        return JSONResponse({"queued": fault.__dict__})
-
-    @app.delete("/_sandbox/huawei-vod/faults", tags=["sandbox"])
-    def clear_faults() -> dict[str, int]:
-        cleared = len(backend.faults)
-        backend.faults.clear()
-        return {"cleared": cleared}
+    add_inspection_routes(app, backend)
 
     @app.post("/_sandbox/huawei-vod/assets/{asset_id}/outcome", tags=["sandbox"])
     async def asset_outcome(asset_id: str, request: Request) -> JSONResponse:
@@ -175,9 +142,9 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
     def play(asset_id: str) -> Response:
         """The play URL of a published asset: its stored object."""
         asset = backend.assets.get(asset_id)
-        if asset is None or (asset.bucket, asset.object_key) not in backend.objects:
+        if asset is None or (asset.bucket, asset.object_key) not in backend.obs.objects:
             return JSONResponse({"error": "not found"}, status_code=404)
-        return FileResponse(backend.object_path(asset.bucket, asset.object_key), media_type="video/mp4")
+        return FileResponse(backend.obs.object_path(asset.bucket, asset.object_key), media_type="video/mp4")
 
     @app.get("/", tags=["sandbox"])
     def index() -> dict[str, Any]:
@@ -190,99 +157,6 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
             "docs": f"{backend.public_url}/_sandbox/docs",
         }
 
-    # ---------------------------------------------------------------------- OBS
-
-    @app.api_route("/{bucket}/{key:path}", methods=["GET", "PUT", "POST", "DELETE"], include_in_schema=False)
-    async def obs(bucket: str, key: str, request: Request) -> Response:
-        request_id, started = _request_id(), backend.clock()
-        query = parse_obs_query(request.url.query)
-        params = {name: value or "" for name, value in query}
-        method = request.method
-        operation = {
-            ("POST", True, False): "InitiateMultipartUpload",
-            ("PUT", False, True): "UploadPart",
-            ("GET", False, True): "ListParts",
-            ("POST", False, True): "CompleteMultipartUpload",
-            ("DELETE", False, True): "AbortMultipartUpload",
-            ("PUT", False, False): "PutObject",
-        }.get((method, "uploads" in params, "uploadId" in params), "Unsupported")
-        headers = {"x-obs-request-id": request_id, "x-obs-id-2": request_id}
-        drop, chance = False, backend.dice.roll(operation)
-        if chance in ("unavailable", "reset"):
-            backend.log_request(method, str(request.url), operation, 503, chance, started)
-            return _unavailable() if chance == "unavailable" else CutOffResponse()
-        try:
-            if chance == "throttle":
-                raise ObsErrorReply(503, "SlowDown", "Please reduce your request rate.")
-            if operation == "Unsupported":
-                raise ObsErrorReply(
-                    405, "MethodNotAllowed", f"{method} is not supported on this resource by the sandbox"
-                )
-            backend.authenticate_obs(method, bucket, key, query, request.headers)
-            if (error := backend.injected_error(operation)) is not None:
-                raise error
-            drop = backend.take_fault(operation, ["drop"]) is not None or chance == "drop"
-            content_md5 = request.headers.get("content-md5")
-            if operation in ("UploadPart", "PutObject"):
-                with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
-                    async for chunk in request.stream():
-                        spool.write(chunk)
-                    spool.seek(0)
-                    if operation == "UploadPart":
-                        etag = await run_in_threadpool(
-                            backend.upload_part,
-                            bucket,
-                            key,
-                            params["uploadId"],
-                            params.get("partNumber", ""),
-                            spool,
-                            content_md5,
-                        )
-                    else:
-                        etag = await run_in_threadpool(backend.put_object, bucket, key, spool, content_md5)
-                response: Response = Response(status_code=200, headers={**headers, "ETag": etag})
-            elif operation == "InitiateMultipartUpload":
-                upload_id = backend.initiate_multipart(bucket, key, request.headers.get("content-type", ""))
-                xml = (
-                    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-                    '<InitiateMultipartUploadResult xmlns="http://obs.myhwclouds.com/doc/2015-06-30/">'
-                    f"<Bucket>{bucket}</Bucket><Key>{key}</Key><UploadId>{upload_id}</UploadId>"
-                    "</InitiateMultipartUploadResult>"
-                )
-                response = Response(xml, media_type="application/xml", headers=headers)
-            elif operation == "ListParts":
-                xml = backend.list_parts(bucket, key, params["uploadId"], params)
-                response = Response(xml, media_type="application/xml", headers=headers)
-            elif operation == "CompleteMultipartUpload":
-                body = await request.body()
-                xml = await run_in_threadpool(
-                    backend.complete_multipart, bucket, key, params["uploadId"], body
-                )
-                response = Response(xml, media_type="application/xml", headers=headers)
-            else:
-                backend.abort_multipart(bucket, key, params["uploadId"])
-                response = Response(status_code=204, headers=headers)
-            code = None
-        except ObsErrorReply as exc:
-            code = exc.code
-            response = Response(
-                exc.xml(f"/{bucket}/{key}", request_id),
-                status_code=exc.status,
-                media_type="application/xml",
-                headers=headers,
-            )
-        except Exception:
-            log.exception("sandbox failure in %s", operation)
-            code = "InternalError"
-            failure = ObsErrorReply(
-                500, "InternalError", "We encountered an internal error. Please try again."
-            )
-            response = Response(
-                failure.xml(f"/{bucket}/{key}", request_id), status_code=500, media_type="application/xml"
-            )
-        backend.log_request(method, str(request.url), operation, response.status_code, code, started)
-        if chance == "slow":
-            await asyncio.sleep(backend.dice.slow_seconds)
-        return CutOffResponse() if drop and code is None else response
+    add_obs_routes(app, backend)  # last: its path catches every other one
 
     return app

@@ -7,21 +7,13 @@ HTTP-free: :mod:`.app` parses requests and calls these methods. Parts and object
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 import secrets
-import shutil
-import tempfile
-import threading
 import time
-import xml.etree.ElementTree as ET
-from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from media_upload.masking import mask_url
 from media_upload.protocols.huawei_vod import (
@@ -33,14 +25,11 @@ from media_upload.protocols.huawei_vod import (
     MIN_PART_BYTES,
     AssetStatus,
     canonical_request,
-    obs_signature,
     obs_signed_url,
-    obs_string_to_sign,
     parse_authorization,
     sdk_signature,
 )
-from media_upload.sandbox.core import EmulatorConfig
-from media_upload.sandbox.faults import FaultDice
+from media_upload.sandbox.core import EmulatorBackend, EmulatorConfig
 from media_upload.sandbox.huawei_vod.errors import (
     INJECTABLE_OBS_ERRORS,
     INJECTABLE_VOD_ERRORS,
@@ -51,6 +40,7 @@ from media_upload.sandbox.huawei_vod.errors import (
     illegal_parameter,
     signature_expired,
 )
+from media_upload.sandbox.huawei_vod.obs import OBS_OPERATIONS, ObsBucket, b64_of_hex, unique_hex
 from media_upload.transfer.media import NotAVideoError, probe_file
 
 #: Title markers that decide an asset's fate deterministically (tests and demos).
@@ -73,7 +63,6 @@ class HuaweiVodSandboxConfig(EmulatorConfig):
     region: str = "cn-north-4"
     #: Seconds from ConfirmAssetUpload to the final status.
     transcode_seconds: float = 6.0
-    data_dir: Path | None = None
     #: Lifetime of every signed URL handed out.
     sign_ttl: float = 3600
     #: Smallest part accepted before the last one at complete.
@@ -90,30 +79,6 @@ class HuaweiVodSandboxConfig(EmulatorConfig):
 
 
 @dataclass
-class StoredObject:
-    size: int
-    md5: str
-    etag: str
-    stored_at: float
-
-
-@dataclass
-class Part:
-    size: int
-    md5: str
-
-
-@dataclass
-class MultipartUpload:
-    upload_id: str
-    bucket: str
-    key: str
-    initiated_at: float
-    content_type: str
-    parts: dict[int, Part] = field(default_factory=dict)
-    state: str = "open"  # open, completed, aborted
-
-
 @dataclass
 class Asset:
     asset_id: str
@@ -167,76 +132,37 @@ class Asset:
         return AssetStatus.PUBLISHED if self.auto_publish else AssetStatus.TRANSCODE_SUCCEED
 
 
-@dataclass
-class Fault:
-    """An injected fault for one operation (or ``*``): an error code, ``drop`` or ``expired_sign``."""
-
-    kind: str
-    operation: str = "*"
-    remaining: int = 1
-
-
 VOD_OPERATIONS = (
     "CreateAsset", "ShowAssetTempAuthority", "ConfirmAssetUpload", "ShowAssetMeta", "ShowAssetDetail",
     "ListAssetList", "DeleteAssets",
 )  # fmt: skip
-OBS_OPERATIONS = (
-    "InitiateMultipartUpload", "UploadPart", "ListParts", "CompleteMultipartUpload", "AbortMultipartUpload",
-    "PutObject", "GetObject",
-)  # fmt: skip
 
 
-class HuaweiVodBackend:
-    """One VOD tenant (project) with one OBS bucket, stored under ``data_dir``."""
+class HuaweiVodBackend(EmulatorBackend):
+    """One VOD tenant (project) with one OBS bucket (:mod:`.obs`), stored under ``data_dir``.
+
+    Queued faults (``POST /_sandbox/huawei-vod/faults``, ``{"kind", "operation", "count"}``): an error code
+    of VOD or OBS, ``drop`` (the operation ran, the answer is cut off) or ``expired_sign`` (the next
+    temporary authority is already expired).
+    """
+
+    name = "huawei-vod"
+    fault_target = "operation"
+    config: HuaweiVodSandboxConfig
 
     def __init__(
         self, config: HuaweiVodSandboxConfig | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        self.config = config or HuaweiVodSandboxConfig()
-        self.clock = clock
-        self._lock = threading.RLock()
-        self._own_data_dir = self.config.data_dir is None
-        self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="huawei-vod-sandbox-"))
-        (self.data_dir / "objects").mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "multipart").mkdir(exist_ok=True)
-        self.public_url = "http://127.0.0.1"
+        super().__init__(config or HuaweiVodSandboxConfig(), clock)
         self.assets: dict[str, Asset] = {}
-        self.objects: dict[tuple[str, str], StoredObject] = {}
-        self.uploads: dict[str, MultipartUpload] = {}
-        self.faults: list[Fault] = []
-        self.dice = FaultDice(
-            self.config.fault_rate, self.config.fault_seed, slow_seconds=self.config.slow_seconds
-        )
-        self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
-        self.request_counts: Counter[str] = Counter()
+        self.obs = ObsBucket(self)
 
-    def close(self) -> None:
-        if self._own_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    # -------------------------------------------------------------- faults, log
-
-    def add_fault(self, kind: str, operation: str = "*", count: int = 1) -> Fault:
+    def check_fault(self, kind: str, target: str) -> None:
         known = {*INJECTABLE_VOD_ERRORS, *INJECTABLE_OBS_ERRORS, *TRANSPORT_FAULTS}
-        if kind not in known or count < 1:
-            raise ValueError(f"unknown fault {kind!r} (known: {', '.join(sorted(known))}) or count < 1")
-        if operation != "*" and operation not in (*VOD_OPERATIONS, *OBS_OPERATIONS):
-            raise ValueError(f"unknown operation {operation!r}")
-        fault = Fault(kind, operation, count)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
-
-    def take_fault(self, operation: str, kinds: Iterable[str]) -> Fault | None:
-        wanted = set(kinds)
-        with self._lock:
-            for fault in self.faults:
-                if fault.kind in wanted and fault.operation in ("*", operation):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
+        if kind not in known:
+            raise ValueError(f"unknown fault {kind!r} (known: {', '.join(sorted(known))})")
+        if target != "*" and target not in (*VOD_OPERATIONS, *OBS_OPERATIONS):
+            raise ValueError(f"unknown operation {target!r}")
 
     def injected_error(self, operation: str) -> VodErrorReply | ObsErrorReply | None:
         vod = operation in VOD_OPERATIONS
@@ -251,18 +177,15 @@ class HuaweiVodBackend:
         self, method: str, url: str, operation: str, status: int, code: str | None, started: float
     ) -> None:
         """Record a request (when it arrived, how long it took) with ``Signature`` (and any token) masked."""
-        entry = {
-            "at": started,
-            "ms": round((self.clock() - started) * 1000, 1),
-            "method": method,
-            "url": mask_url(url),
-            "operation": operation,
-            "status": status,
-            "code": code,
-        }
-        with self._lock:
-            self.request_log.append(entry)
-            self.request_counts[operation] += 1
+        self.record_request(
+            operation,
+            started,
+            method=method,
+            url=mask_url(url),
+            operation=operation,
+            status=status,
+            code=code,
+        )
 
     # ----------------------------------------------------------- authentication
 
@@ -309,46 +232,6 @@ class HuaweiVodBackend:
         if project_id != self.config.project_id:
             raise auth_failed(f"the project id {project_id} in the URL does not belong to these credentials")
 
-    def authenticate_obs(
-        self,
-        method: str,
-        bucket: str,
-        key: str,
-        query: list[tuple[str, str | None]],
-        headers: Mapping[str, str],
-    ) -> None:
-        """The V2 query signature of a presigned URL, recomputed from what arrived; and its expiry."""
-        params = {name: value or "" for name, value in query}
-        if bucket != self.config.bucket:
-            raise ObsErrorReply(404, "NoSuchBucket", f"The specified bucket {bucket} does not exist")
-        if not {"AWSAccessKeyId", "Expires", "Signature"} <= set(params):
-            raise ObsErrorReply(403, "AccessDenied", "Anonymous access is forbidden for this operation")
-        if params["AWSAccessKeyId"] != self.config.ak:
-            raise ObsErrorReply(
-                403, "InvalidAccessKeyId", "The OBS access key Id you provided does not exist in our records."
-            )
-        if not params["Expires"].isdigit():
-            raise ObsErrorReply(403, "AccessDenied", "Expires must be epoch seconds")
-        lowered = {name.lower(): value for name, value in headers.items()}
-        string_to_sign = obs_string_to_sign(
-            method,
-            lowered.get("content-md5", ""),
-            lowered.get("content-type", ""),
-            params["Expires"],
-            bucket,
-            key,
-            query,
-        )
-        if not secrets.compare_digest(params["Signature"], obs_signature(self.config.sk, string_to_sign)):
-            raise ObsErrorReply(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided. "
-                "Check your key and signing method.",
-            )
-        if int(params["Expires"]) < self.clock():
-            raise ObsErrorReply(403, "AccessDenied", "Request has expired")
-
     # --------------------------------------------------------------------- VOD
 
     def create_asset(self, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -377,7 +260,7 @@ class HuaweiVodBackend:
             raise illegal_parameter("video_md5 (base64 of the 16-byte MD5)")
         extension = video_type.lower()
         with self._lock:
-            asset_id = _unique_hex(self.assets, lowercase=True)
+            asset_id = unique_hex(self.assets, lowercase=True)
             object_key = f"{self.config.project_id}/{asset_id}/{secrets.token_hex(16)}.{extension}"
             asset = Asset(
                 asset_id=asset_id,
@@ -518,28 +401,28 @@ class HuaweiVodBackend:
                 raise VodErrorReply(403, "VOD.10126", "The media asset status does not allow this operation.")
             asset.confirm, asset.confirmed_at = status, self.clock()
             open_uploads = [
-                u for u in self.uploads.values() if u.key == asset.object_key and u.state == "open"
+                u for u in self.obs.uploads.values() if u.key == asset.object_key and u.state == "open"
             ]
         if status != "CREATED":
             for upload in open_uploads:  # CANCELLED (and FAILED) discard what was uploaded
-                self._drop_upload(upload, "aborted")
-            self._drop_object(asset)
+                self.obs.drop_upload(upload, "aborted")
+            self.obs.drop_object(asset.bucket, asset.object_key)
             return {"asset_id": asset_id}
-        stored = self.objects.get((asset.bucket, asset.object_key))
+        stored = self.obs.objects.get((asset.bucket, asset.object_key))
         reason = None
         if stored is None:
             reason, asset.outcome = "no object was uploaded to the asset's target", AssetStatus.UPLOAD_FAILED
-        elif asset.video_md5 and asset.video_md5 != _b64_of_hex(stored.md5):
+        elif asset.video_md5 and asset.video_md5 != b64_of_hex(stored.md5):
             reason, asset.outcome = (
                 "the uploaded object's MD5 differs from video_md5",
                 AssetStatus.UPLOAD_FAILED,
             )
         else:
             try:
-                probe_file(self.object_path(asset.bucket, asset.object_key))
+                probe_file(self.obs.object_path(asset.bucket, asset.object_key))
             except NotAVideoError as exc:
                 reason = str(exc).replace(
-                    str(self.object_path(asset.bucket, asset.object_key)), asset.video_name
+                    str(self.obs.object_path(asset.bucket, asset.object_key)), asset.video_name
                 )
                 asset.outcome = AssetStatus.TRANSCODE_FAILED
         asset.failure_reason = reason
@@ -547,7 +430,7 @@ class HuaweiVodBackend:
 
     def asset_info(self, asset: Asset) -> dict[str, Any]:
         status = asset.status(self.clock())
-        stored = self.objects.get((asset.bucket, asset.object_key))
+        stored = self.obs.objects.get((asset.bucket, asset.object_key))
         info: dict[str, Any] = {
             "asset_id": asset.asset_id,
             "status": status.value,
@@ -689,7 +572,7 @@ class HuaweiVodBackend:
                 results.append({"asset_id": asset_id, "status": "DELETE_FAILED"})
                 continue
             asset.deleted = True
-            self._drop_object(asset)
+            self.obs.drop_object(asset.bucket, asset.object_key)
             results.append({"asset_id": asset_id, "status": "DELETED"})
         return {"delete_result_array": results}
 
@@ -703,179 +586,15 @@ class HuaweiVodBackend:
                 asset.confirmed_at = self.clock() - asset.transcode_seconds
         return asset
 
-    # --------------------------------------------------------------------- OBS
-
-    def object_path(self, bucket: str, key: str) -> Path:
-        return self.data_dir / "objects" / bucket / key
-
-    def _store_stream(self, stream: IO[bytes], target: Path) -> tuple[int, str]:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
-        digest, size = hashlib.md5(), 0
-        with partial.open("wb") as out:
-            while chunk := stream.read(_COPY):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        partial.replace(target)
-        return size, digest.hexdigest()
-
-    def initiate_multipart(self, bucket: str, key: str, content_type: str) -> str:
-        with self._lock:
-            upload_id = _unique_hex(self.uploads, lowercase=False)
-            self.uploads[upload_id] = MultipartUpload(upload_id, bucket, key, self.clock(), content_type)
-        (self.data_dir / "multipart" / upload_id).mkdir()
-        return upload_id
-
-    def _open_upload(self, upload_id: str, bucket: str, key: str) -> MultipartUpload:
-        with self._lock:
-            upload = self.uploads.get(upload_id)
-        if upload is None or upload.state != "open" or (upload.bucket, upload.key) != (bucket, key):
-            raise ObsErrorReply(
-                404,
-                "NoSuchUpload",
-                "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.",
-            )
-        return upload
-
-    def upload_part(
-        self,
-        bucket: str,
-        key: str,
-        upload_id: str,
-        part_number: str,
-        stream: IO[bytes],
-        content_md5: str | None,
-    ) -> str:
-        if not part_number.isdigit() or not 1 <= int(part_number) <= MAX_PARTS:
-            raise ObsErrorReply(
-                400, "InvalidArgument", f"Part number must be an integer between 1 and {MAX_PARTS}, inclusive"
-            )
-        upload = self._open_upload(upload_id, bucket, key)
-        number = int(part_number)
-        target = self.data_dir / "multipart" / upload_id / f"{number}.part"
-        staging = target.with_suffix(".incoming")
-        size, md5 = self._store_stream(stream, staging)
-        if content_md5 is not None and content_md5 != _b64_of_hex(md5):
-            staging.unlink()
-            raise ObsErrorReply(
-                400, "BadDigest", "The Content-MD5 you specified did not match what we received."
-            )
-        with self._lock:
-            staging.replace(target)
-            upload.parts[number] = Part(size, md5)
-        return f'"{md5}"'
-
-    def list_parts(self, bucket: str, key: str, upload_id: str, query: Mapping[str, str]) -> str:
-        upload = self._open_upload(upload_id, bucket, key)
-        marker_text, max_text = query.get("part-number-marker") or "0", query.get("max-parts") or "1000"
-        if not marker_text.isdigit() or not max_text.isdigit() or int(max_text) < 1:
-            raise ObsErrorReply(
-                400,
-                "InvalidArgument",
-                "max-parts must be a positive integer and part-number-marker a non-negative one",
-            )
-        marker, max_parts = int(marker_text), min(int(max_text), 1000)
-        numbers = sorted(n for n in upload.parts if n > marker)
-        page, truncated = numbers[:max_parts], len(numbers) > max_parts
-        parts = "".join(
-            f"<Part><PartNumber>{n}</PartNumber><LastModified>{_iso(upload.initiated_at)}</LastModified>"
-            f'<ETag>"{upload.parts[n].md5}"</ETag><Size>{upload.parts[n].size}</Size></Part>'
-            for n in page
-        )
-        return _xml(
-            "ListPartsResult",
-            f"<Bucket>{bucket}</Bucket><Key>{key}</Key><UploadId>{upload_id}</UploadId>"
-            f"<Initiator><ID>{self.config.ak}</ID></Initiator><Owner><ID>{self.config.project_id}</ID></Owner>"
-            f"<StorageClass>STANDARD</StorageClass><PartNumberMarker>{marker}</PartNumberMarker>"
-            f"<NextPartNumberMarker>{page[-1] if page else marker}</NextPartNumberMarker><MaxParts>{max_parts}</MaxParts>"
-            f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{parts}",
-        )
-
-    def complete_multipart(self, bucket: str, key: str, upload_id: str, body: bytes) -> str:
-        upload = self._open_upload(upload_id, bucket, key)
-        listed = _parse_complete_body(body)
-        numbers = [number for number, _ in listed]
-        if numbers != sorted(numbers) or len(set(numbers)) != len(numbers):
-            raise ObsErrorReply(
-                400,
-                "InvalidPartOrder",
-                "The list of parts was not in ascending order. The parts list must be specified in order by part number.",
-            )
-        for number, etag in listed:
-            part = upload.parts.get(number)
-            if part is None or etag.strip('"') != part.md5:
-                raise ObsErrorReply(
-                    400,
-                    "InvalidPart",
-                    f"One or more of the specified parts could not be found or its ETag did not match (part {number}).",
-                )
-        for number, _ in listed[:-1]:
-            if upload.parts[number].size < self.config.min_part_bytes:
-                raise ObsErrorReply(
-                    400,
-                    "EntityTooSmall",
-                    f"Part {number} is smaller than the minimum allowed size of {self.config.min_part_bytes} bytes.",
-                )
-        target = self.object_path(bucket, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        folder = self.data_dir / "multipart" / upload_id
-        digest = hashlib.md5()
-        size = 0
-        with target.open("wb") as out:
-            for number in numbers:
-                with (folder / f"{number}.part").open("rb") as part_file:
-                    while chunk := part_file.read(_COPY):
-                        digest.update(chunk)
-                        size += len(chunk)
-                        out.write(chunk)
-        combined = hashlib.md5(b"".join(bytes.fromhex(upload.parts[n].md5) for n in numbers)).hexdigest()
-        etag = f'"{combined}-{len(numbers)}"'
-        with self._lock:
-            self.objects[(bucket, key)] = StoredObject(size, digest.hexdigest(), etag, self.clock())
-        self._drop_upload(upload, "completed")
-        return _xml(
-            "CompleteMultipartUploadResult",
-            f"<Location>{self.public_url}/{bucket}/{key}</Location><Bucket>{bucket}</Bucket><Key>{key}</Key><ETag>{etag}</ETag>",
-        )
-
-    def abort_multipart(self, bucket: str, key: str, upload_id: str) -> None:
-        self._drop_upload(self._open_upload(upload_id, bucket, key), "aborted")
-
-    def put_object(self, bucket: str, key: str, stream: IO[bytes], content_md5: str | None) -> str:
-        target = self.object_path(bucket, key)
-        staging = target.with_name(f"{target.name}.incoming")
-        size, md5 = self._store_stream(stream, staging)
-        if content_md5 is not None and content_md5 != _b64_of_hex(md5):
-            staging.unlink()
-            raise ObsErrorReply(
-                400, "BadDigest", "The Content-MD5 you specified did not match what we received."
-            )
-        staging.replace(target)
-        etag = f'"{md5}"'
-        with self._lock:
-            self.objects[(bucket, key)] = StoredObject(size, md5, etag, self.clock())
-        return etag
-
-    def _drop_upload(self, upload: MultipartUpload, state: str) -> None:
-        with self._lock:
-            upload.state = state
-        shutil.rmtree(self.data_dir / "multipart" / upload.upload_id, ignore_errors=True)
-
-    def _drop_object(self, asset: Asset) -> None:
-        with self._lock:
-            self.objects.pop((asset.bucket, asset.object_key), None)
-        self.object_path(asset.bucket, asset.object_key).unlink(missing_ok=True)
-
     # ----------------------------------------------------------------- inspect
 
     def snapshot(self) -> dict[str, Any]:
-        """Assets (status, stored object MD5 and size), open and finished uploads, request counts; no secret."""
+        """Assets (status, stored object MD5 and size), multipart uploads, request counts; no secret."""
         now = self.clock()
         with self._lock:
             assets = {}
             for asset_id, asset in self.assets.items():
-                stored = self.objects.get((asset.bucket, asset.object_key))
+                stored = self.obs.objects.get((asset.bucket, asset.object_key))
                 assets[asset_id] = {
                     **{k: v for k, v in asdict(asset).items() if k != "outcome"},
                     "status": asset.status(now).value,
@@ -884,14 +603,7 @@ class HuaweiVodBackend:
                 }
             return {
                 "assets": assets,
-                "uploads": {
-                    upload_id: {
-                        "key": u.key,
-                        "state": u.state,
-                        "parts": {n: asdict(p) for n, p in sorted(u.parts.items())},
-                    }
-                    for upload_id, u in self.uploads.items()
-                },
+                "uploads": self.obs.snapshot(),
                 "request_counts": dict(self.request_counts),
                 "faults": [asdict(f) for f in self.faults],
             }
@@ -936,55 +648,5 @@ def _text_field(body: Mapping[str, Any], name: str, max_bytes: int, required: bo
     return value
 
 
-def _unique_hex(taken: Mapping[str, Any], lowercase: bool) -> str:
-    while True:
-        value = secrets.token_hex(16)
-        value = value if lowercase else value.upper()
-        if value not in taken:
-            return value
-
-
-def _b64_of_hex(hex_digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(hex_digest)).decode()
-
-
 def _vod_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y%m%d%H%M%S")
-
-
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def _xml(root: str, inner: str) -> str:
-    namespace = "http://obs.myhwclouds.com/doc/2015-06-30/"
-    return (
-        f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><{root} xmlns="{namespace}">{inner}</{root}>'
-    )
-
-
-def _parse_complete_body(body: bytes) -> list[tuple[int, str]]:
-    """The ``(PartNumber, ETag)`` pairs of a CompleteMultipartUpload body, namespace-agnostic."""
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError:
-        raise ObsErrorReply(
-            400,
-            "MalformedXML",
-            "The XML you provided was not well-formed or did not validate against our published schema.",
-        ) from None
-    parts = []
-    for element in root.iter():
-        if element.tag.rsplit("}", 1)[-1] != "Part":
-            continue
-        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in element}
-        if not fields.get("PartNumber", "").isdigit() or "ETag" not in fields:
-            raise ObsErrorReply(400, "MalformedXML", "Each Part needs a PartNumber and an ETag.")
-        parts.append((int(fields["PartNumber"]), fields["ETag"]))
-    if root.tag.rsplit("}", 1)[-1] != "CompleteMultipartUpload" or not parts:
-        raise ObsErrorReply(
-            400,
-            "MalformedXML",
-            "The XML you provided was not well-formed or did not validate against our published schema.",
-        )
-    return parts

@@ -37,11 +37,19 @@ class LazadaSandbox(Emulator[LazadaBackend]):
         return f"{self.url}/rest"
 
     def airflow_connection(self) -> dict[str, Any]:
-        """The ``lazada`` connection (JSON form of ``AIRFLOW_CONN_LAZADA_DEFAULT``) that reaches this sandbox."""
+        """The ``lazada`` connection (JSON form of ``AIRFLOW_CONN_LAZADA_DEFAULT``) that reaches this sandbox;
+        with push on, audit waits take the pushed states."""
+        extra: dict[str, Any] = {
+            "access_token": self.config.access_token,
+            "refresh_token": self.config.refresh_token,
+            "seller_id": self.config.seller_id,
+        }
+        if self.config.push_url:
+            extra["push"] = True
         return {
             "conn_type": "lazada",
             "host": self.gateway_url,
             "login": self.config.app_key,
             "password": self.config.app_secret,
-            "extra": {"access_token": self.config.access_token, "refresh_token": self.config.refresh_token},
+            "extra": extra,
         }

@@ -9,13 +9,14 @@ from typing import IO, Any
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from media_upload.sandbox.core import add_inspection_routes
 from media_upload.sandbox.lazada.backend import ROUTES, LazadaBackend
 from media_upload.sandbox.lazada.errors import ErrorReply
-from media_upload.sandbox.server import CutOffResponse
+from media_upload.sandbox.server import CutOffResponse, gateway_page
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,7 @@ def create_app(backend: LazadaBackend) -> FastAPI:
         if fault is not None and fault.kind in ("http502", "http503"):
             status = int(fault.kind[4:])
             backend.log_request(request.method, api_path, params, f"HTTP {status}", started)
-            page = f"<html><body><h1>{status} {'Bad Gateway' if status == 502 else 'Service Unavailable'}</h1></body></html>"
-            return HTMLResponse(page, status_code=status)
+            return gateway_page(status)
         if fault is not None and fault.kind == "reset":
             backend.log_request(request.method, api_path, params, "reset", started)
             return CutOffResponse()
@@ -130,37 +130,12 @@ def create_app(backend: LazadaBackend) -> FastAPI:
             return CutOffResponse()
         return JSONResponse(body)
 
-    @app.get("/_sandbox/lazada/state", tags=["sandbox"])
-    def state() -> dict[str, Any]:
-        """Uploads, videos, products, images, quota, tokens (no values), request counts and pending faults."""
-        return backend.snapshot()
+    add_inspection_routes(app, backend)
 
-    @app.get("/_sandbox/lazada/requests", tags=["sandbox"])
-    def requests_log(limit: int = 100) -> list[dict[str, Any]]:
-        """The most recent gateway requests, secrets masked, newest last."""
-        return list(backend.request_log)[-limit:]
-
-    @app.post("/_sandbox/lazada/faults", tags=["sandbox"])
-    async def add_fault(request: Request) -> JSONResponse:
-        """Queue a fault: ``{"kind": "ApiCallLimit"|"901"|"ServiceTimeout"|"http502"|"drop"|"delay"|..., "api":
-        "/media/video/block/upload" or "*", "count": 1, "seconds": 0}``."""
-        spec = await request.json()
-        try:
-            fault = backend.add_fault(
-                str(spec["kind"]),
-                str(spec.get("api", "*")),
-                int(spec.get("count", 1)),
-                float(spec.get("seconds", 0)),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            return JSONResponse({"error": f"bad fault {spec!r}: {exc}"}, status_code=400)
-        return JSONResponse({"queued": fault.__dict__})
-
-    @app.delete("/_sandbox/lazada/faults", tags=["sandbox"])
-    def clear_faults() -> dict[str, int]:
-        cleared = len(backend.faults)
-        backend.faults.clear()
-        return {"cleared": cleared}
+    @app.get("/_sandbox/lazada/pushes", tags=["sandbox"])
+    def pushes(limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent push deliveries (video, state, attempt, outcome), newest last."""
+        return list(backend.push.log)[-limit:] if backend.push is not None else []
 
     @app.post("/_sandbox/lazada/auth-codes", tags=["sandbox"])
     def auth_code() -> dict[str, str]:

@@ -13,10 +13,7 @@ import json
 import math
 import secrets
 import shutil
-import tempfile
-import threading
 import time
-from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -28,13 +25,14 @@ from media_upload.masking import mask_params
 from media_upload.protocols.lazada import (
     MAX_BLOCK_BYTES,
     MAX_FILE_BYTES,
+    PUSH_RETRIES,
+    PUSH_RETRY_SECONDS,
     SIGN_METHOD,
     VIDEO_USAGES,
     VideoState,
     sign,
 )
-from media_upload.sandbox.core import EmulatorConfig
-from media_upload.sandbox.faults import FaultDice
+from media_upload.sandbox.core import EmulatorBackend, EmulatorConfig, QueuedFault
 from media_upload.sandbox.lazada import products as product_rules
 from media_upload.sandbox.lazada.errors import (
     INJECTABLE_ERRORS,
@@ -51,6 +49,7 @@ from media_upload.sandbox.lazada.errors import (
     missing_parameter,
     product_error,
 )
+from media_upload.sandbox.lazada.push import PushSender, PushSettings
 from media_upload.transfer.media import NotAVideoError, probe_file
 
 #: Title markers that decide a video's fate deterministically (tests and demos).
@@ -74,7 +73,6 @@ class LazadaSandboxConfig(EmulatorConfig):
     country: str = "sg"
     #: Seconds from commit to the final state; each of the three steps takes a third.
     audit_seconds: float = 6.0
-    data_dir: Path | None = None
     access_token_ttl: float = 7 * 86400
     refresh_token_ttl: float = 30 * 86400
     upload_ttl: float = 86400
@@ -90,6 +88,11 @@ class LazadaSandboxConfig(EmulatorConfig):
     strict_cover: bool = False
     #: Smallest accepted non-last block; 0 accepts any non-empty block (Lazada publishes no minimum).
     min_block_bytes: int = 0
+    #: Where video state messages (push message type 7) are posted; None: no push.
+    push_url: str | None = None
+    #: Lazada retries an unanswered message 12 times, 30 minutes apart; scale the interval down here.
+    push_retry_seconds: float = PUSH_RETRY_SECONDS
+    push_retries: int = PUSH_RETRIES
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,12 @@ class Video:
             return VideoState.READY_FOR_AUDIT
         return self.outcome
 
+    def steps(self) -> list[float]:
+        """When the audit's steps end (each may change the state)."""
+        if self.deleted or self.audit_seconds <= 0:
+            return []
+        return [self.committed_at + self.audit_seconds * k / 3 for k in (1, 2, 3)]
+
 
 @dataclass
 class Product:
@@ -187,41 +196,33 @@ class Product:
 
 
 @dataclass
-class Fault:
-    """One injected fault: an error code, ``http502`` or ``http503`` (a gateway page, the API did not run),
-    ``reset`` (the connection cut, the API did not run), ``drop`` (the API ran, the answer is cut off) or
-    ``delay`` (the answer waits ``seconds``)."""
-
-    kind: str
-    api: str = "*"
-    remaining: int = 1
-    seconds: float = 0.0
-
-
-@dataclass
 class CallResult:
     """What the HTTP layer needs to answer: the API's fields and any transport fault still to apply."""
 
     body: dict[str, Any]
-    fault: Fault | None = None
+    fault: QueuedFault | None = None
 
 
-class LazadaBackend:
-    """An in-memory Lazada seller account with blocks and videos stored under ``data_dir``."""
+class LazadaBackend(EmulatorBackend):
+    """An in-memory Lazada seller account with blocks and videos stored under ``data_dir``.
+
+    Queued faults (``POST /_sandbox/lazada/faults``, ``{"kind", "api", "count", "seconds"}``): an error
+    code, ``http502`` or ``http503`` (a gateway page, the API did not run), ``reset`` (the connection cut,
+    the API did not run), ``drop`` (the API ran, the answer is cut off) or ``delay`` (the answer waits
+    ``seconds``).
+    """
+
+    name = "lazada"
+    fault_target = "api"
+    config: LazadaSandboxConfig
 
     def __init__(
         self, config: LazadaSandboxConfig | None = None, clock: Callable[[], float] = time.time
     ) -> None:
-        self.config = config or LazadaSandboxConfig()
-        self.clock = clock
-        self._lock = threading.RLock()
-        self._own_data_dir = self.config.data_dir is None
-        self.data_dir = Path(self.config.data_dir or tempfile.mkdtemp(prefix="lazada-sandbox-"))
+        super().__init__(config or LazadaSandboxConfig(), clock)
         (self.data_dir / "uploads").mkdir(parents=True, exist_ok=True)
         (self.data_dir / "videos").mkdir(exist_ok=True)
         (self.data_dir / "images").mkdir(exist_ok=True)
-        #: Base URL this backend is served at; set by the server once it is bound.
-        self.public_url = "http://127.0.0.1"
         now = self.clock()
         self.tokens: dict[str, Token] = {
             self.config.access_token: Token("access", now + self.config.access_token_ttl),
@@ -232,17 +233,24 @@ class LazadaBackend:
         self.videos: dict[str, Video] = {}
         self.products: dict[int, Product] = {}
         self.images: dict[str, dict[str, Any]] = {}
-        self.faults: list[Fault] = []
-        self.dice = FaultDice(
-            self.config.fault_rate, self.config.fault_seed, slow_seconds=self.config.slow_seconds
-        )
-        self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
-        self.request_counts: Counter[str] = Counter()
         self._rate_window: dict[str, tuple[int, int]] = {}
+        self.push: PushSender | None = None
+        if self.config.push_url:
+            settings = PushSettings(
+                self.config.push_url,
+                self.config.app_key,
+                self.config.app_secret,
+                self.config.seller_id,
+                f"lazada_{self.config.country}",
+                self.config.push_retries,
+                self.config.push_retry_seconds,
+            )
+            self.push = PushSender(settings, self._state_for_push, self.clock, self.dice)
 
     def close(self) -> None:
-        if self._own_data_dir:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.push is not None:
+            self.push.close()
+        super().close()
 
     # ----------------------------------------------------------------- gateway
 
@@ -253,7 +261,7 @@ class LazadaBackend:
             raise invalid_api_path(api)
         self.authenticate(api, params, route.needs_token)
         self._check_rate(api)
-        fault = self._take_fault(api) or self._random_fault(api)
+        fault = self.take_fault(api) or self._random_fault(api)
         if fault is not None and fault.kind in ("http502", "http503", "reset"):
             return CallResult({}, fault)  # the gateway failed, or the connection broke, before the API ran
         if fault is not None and fault.kind not in ("drop", "delay"):
@@ -306,27 +314,17 @@ class LazadaBackend:
         if count > self.config.rate_limit:
             raise api_call_limit()
 
-    def _random_fault(self, api: str) -> Fault | None:
+    def _random_fault(self, api: str) -> QueuedFault | None:
         """A fault drawn by the dice (``--fault-rate``), as this gateway shows it."""
         kind = self.dice.roll(api)
         shapes = {
-            "unavailable": Fault("http503", api),
-            "throttle": Fault("ApiCallLimit", api),
-            "reset": Fault("reset", api),
-            "drop": Fault("drop", api),
-            "slow": Fault("delay", api, seconds=self.dice.slow_seconds),
+            "unavailable": QueuedFault("http503", api),
+            "throttle": QueuedFault("ApiCallLimit", api),
+            "reset": QueuedFault("reset", api),
+            "drop": QueuedFault("drop", api),
+            "slow": QueuedFault("delay", api, seconds=self.dice.slow_seconds),
         }
         return shapes[kind] if kind else None
-
-    def _take_fault(self, api: str) -> Fault | None:
-        with self._lock:
-            for fault in self.faults:
-                if fault.remaining > 0 and fault.api in ("*", api):
-                    fault.remaining -= 1
-                    if fault.remaining == 0:
-                        self.faults.remove(fault)
-                    return fault
-        return None
 
     @staticmethod
     def _injected_error(kind: str) -> ErrorReply:
@@ -335,37 +333,30 @@ class LazadaBackend:
             return ErrorReply(kind, message, type_=type_)
         return media_failure(kind, f"injected {kind}")
 
-    def add_fault(self, kind: str, api: str = "*", count: int = 1, seconds: float = 0.0) -> Fault:
+    def check_fault(self, kind: str, target: str) -> None:
         allowed = (
             kind in INJECTABLE_ERRORS
             or kind.startswith("FAIL_TO_")
             or kind in ("http502", "http503", "reset", "drop", "delay")
         )
-        if not allowed or count < 1:
-            raise ValueError(f"unknown fault {kind!r} or count {count} < 1")
-        if api != "*" and api not in ROUTES:
-            raise ValueError(f"unknown API {api!r}; known: {', '.join(ROUTES)}")
-        fault = Fault(kind, api, count, seconds)
-        with self._lock:
-            self.faults.append(fault)
-        return fault
+        if not allowed:
+            raise ValueError(f"unknown fault {kind!r}")
+        if target != "*" and target not in ROUTES:
+            raise ValueError(f"unknown API {target!r}; known: {', '.join(ROUTES)}")
 
     def log_request(
         self, method: str, api: str, params: Mapping[str, str], code: str, started: float
     ) -> None:
         """Record a request with its secrets masked; empty-valued parameters are flagged (clients in other languages sign them differently)."""
-        entry = {
-            "at": started,
-            "method": method,
-            "api": api,
-            "params": mask_params(params, extra=("code",) if api == "/auth/token/create" else ()),
-            "code": code,
-            "empty_params": sorted(name for name, value in params.items() if value == ""),
-            "ms": round((self.clock() - started) * 1000, 1),
-        }
-        with self._lock:
-            self.request_log.append(entry)
-            self.request_counts[api] += 1
+        self.record_request(
+            api,
+            started,
+            method=method,
+            api=api,
+            params=mask_params(params, extra=("code",) if api == "/auth/token/create" else ()),
+            code=code,
+            empty_params=sorted(name for name, value in params.items() if value == ""),
+        )
 
     # ------------------------------------------------------------------- media
 
@@ -491,6 +482,7 @@ class LazadaBackend:
         video = self._assemble(upload, video_id, title, cover_url, usage)
         with self._lock:
             self.videos[video_id] = video
+        self._state_changed(video_id)
         return {"video_id": video_id}
 
     def _check_cover(self, cover_url: str) -> None:
@@ -561,6 +553,7 @@ class LazadaBackend:
                 if product.attributes.get("video") == video.video_id:
                     product.attributes.pop("video")
         (self.data_dir / "videos" / f"{video.video_id}.mp4").unlink(missing_ok=True)
+        self._state_changed(video.video_id)
         return {}
 
     def set_video_outcome(self, video_id: str, outcome: str, finish_now: bool = False) -> Video:
@@ -573,7 +566,23 @@ class LazadaBackend:
             video.outcome = final
             if finish_now:
                 video.committed_at = self.clock() - video.audit_seconds
+        self._state_changed(video_id)
         return video
+
+    def _state_changed(self, video_id: str) -> None:
+        if self.push is not None:
+            self.push.watch(video_id)
+
+    def _state_for_push(self, video_id: str, now: float) -> tuple[str, float, float | None] | None:
+        """What a push reports of a video: its state, since when, and when it may change next."""
+        with self._lock:
+            video = self.videos.get(video_id)
+        if video is None:
+            return None
+        passed = [step for step in video.steps() if step <= now]
+        coming = [step for step in video.steps() if step > now]
+        since = passed[-1] if passed else video.committed_at
+        return video.state(now).value, since if not video.deleted else now, coming[0] if coming else None
 
     # ------------------------------------------------------------ images, products
 
@@ -828,7 +837,6 @@ class LazadaBackend:
             video.md5, video.sha256 = md5.hexdigest(), sha256.hexdigest()
 
     def snapshot(self) -> dict[str, Any]:
-        """Everything a test may want to assert on, with no secret in it."""
         now = self.clock()
         with self._lock:
             pending = [video for video in self.videos.values() if video.md5 is None]
@@ -864,6 +872,7 @@ class LazadaBackend:
                 ],
                 "request_counts": dict(self.request_counts),
                 "faults": [asdict(f) for f in self.faults],
+                "pushes": list(self.push.log) if self.push is not None else None,
             }
 
     def video_path(self, video_id: str) -> Path:

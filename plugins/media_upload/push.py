@@ -1,0 +1,259 @@
+"""Push, not poll: Lazada's video state messages, from the receiver to the waiting triggers.
+
+1. Lazada posts a "Short Video State Update" (message type 7) to the seller app's callback URL, the
+   receiver route of this provider's plugin on the api-server. :func:`receive` checks the signature
+   against the named ``lazada`` connection's app key and secret, and the seller against its
+   ``seller_id``, and keeps the state in the ledger database (once: a redelivered message changes
+   nothing). It answers at once; Lazada redelivers what is not answered with HTTP 200.
+2. Each audit trigger whose connection has ``push`` enabled waits on the :class:`VideoStateInbox` of its
+   triggerer process instead of polling GetVideo. One inbox serves every trigger of the process with one
+   query of the message table per ``interval``, however many videos wait. When no message comes within
+   the connection's ``push_poll_seconds``, the trigger polls GetVideo once and waits again, so a receiver
+   that cannot be reached slows the wait down but never stops it.
+
+Why not an ``AssetWatcher``: its event triggers start DAG runs; a message here must wake one task that
+already waits, in the run that uploaded the video.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from media_upload.ledger import PushedState, UploadLedger
+from media_upload.protocols.lazada import VIDEO_STATE_MESSAGE, VideoState, push_signature
+
+log = logging.getLogger(__name__)
+
+#: A message is a few hundred bytes; anything much larger is not Lazada's.
+MAX_BODY_BYTES = 64 * 1024
+_CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+
+
+class PushRefused(Exception):
+    """A message the receiver does not keep: ``status`` is the HTTP answer, the message says why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class PushAccount:
+    """What the receiver checks a message against: one ``lazada`` connection's app and seller."""
+
+    app_key: str
+    app_secret: str = field(repr=False)
+    seller_id: str | None
+
+
+#: Connections read in the last few seconds: a burst of messages costs one lookup.
+_ACCOUNTS: dict[str, tuple[float, PushAccount]] = {}
+ACCOUNT_TTL_SECONDS = 10.0
+
+
+def push_account(conn_id: str) -> PushAccount:
+    """The app and seller of connection ``conn_id`` (read at most every few seconds); :class:`PushRefused`
+    (404) when it is not a lazada connection."""
+    seen = _ACCOUNTS.get(conn_id)
+    if seen is not None and time.monotonic() - seen[0] < ACCOUNT_TTL_SECONDS:
+        return seen[1]
+    account = _read_account(conn_id)
+    _ACCOUNTS[conn_id] = (time.monotonic(), account)
+    return account
+
+
+def _read_account(conn_id: str) -> PushAccount:
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from media_upload.connections import get_connection
+
+    if not _CONN_ID.match(conn_id):
+        raise PushRefused(404, "not a connection id")
+    try:
+        connection = get_connection(conn_id)
+    except AirflowNotFoundException:
+        raise PushRefused(404, f"no connection {conn_id!r}") from None
+    if connection.conn_type != "lazada" or not connection.login or not connection.password:
+        raise PushRefused(
+            404, f"connection {conn_id!r} is not a lazada connection with an app key and secret"
+        )
+    seller_id = connection.extra_dejson.get("seller_id")
+    return PushAccount(connection.login, connection.password, str(seller_id) if seller_id else None)
+
+
+def parse_message(account: PushAccount, body: bytes, authorization: str | None) -> PushedState | None:
+    """The video state in a signed message, or None for another message type (answered, not kept).
+
+    Raises :class:`PushRefused`: 413 too large, 401 signature missing or wrong, 400 not a message,
+    403 a seller other than the connection's.
+    """
+    if len(body) > MAX_BODY_BYTES:
+        raise PushRefused(413, f"body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
+    expected = push_signature(account.app_key, account.app_secret, body)
+    if not authorization or not hmac.compare_digest(authorization.strip().lower(), expected):
+        raise PushRefused(401, "the Authorization header is missing or is not this app's signature")
+    try:
+        message = json.loads(body)
+        seller_id, message_type = str(message["seller_id"]), int(message["message_type"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PushRefused(400, f"not a push message ({type(exc).__name__})") from None
+    if account.seller_id is None:
+        raise PushRefused(403, "the connection has no seller_id in its extra, so no seller is known")
+    if seller_id != account.seller_id:
+        raise PushRefused(403, f"seller {seller_id[:32]!r} is not the connection's seller")
+    if message_type != VIDEO_STATE_MESSAGE:
+        return None
+    try:
+        data = message["data"]
+        video_id, state = str(int(data["videoId"])), VideoState(str(data["state"]))
+        changed_at = int(data["timestamp"])
+        pushed_at = int(message["timestamp"]) if message.get("timestamp") is not None else None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PushRefused(400, f"not a video state message ({type(exc).__name__})") from None
+    return PushedState(account.app_key, seller_id, video_id, state.value, changed_at, pushed_at)
+
+
+def receive(
+    ledger: UploadLedger, account: PushAccount, body: bytes, authorization: str | None
+) -> dict[str, Any]:
+    """Check and keep one message; the answer's body. Raises :class:`PushRefused`."""
+    state = parse_message(account, body, authorization)
+    if state is None:
+        return {"kept": False, "reason": "not a video state message"}
+    new = ledger.add_pushed_state(state)
+    if new:
+        log.info("Lazada pushed: video %s is %s", state.video_id, state.state)
+    return {"kept": True, "new": new, "video_id": state.video_id, "state": state.state}
+
+
+def latest_states(states: Collection[PushedState]) -> dict[str, str]:
+    """Each video's newest pushed state (by when it changed; a terminal state wins a tie)."""
+    from media_upload.protocols.lazada import TERMINAL_VIDEO_STATES
+
+    latest: dict[str, PushedState] = {}
+    for state in states:
+        seen = latest.get(state.video_id)
+        rank = (state.changed_at, state.state in TERMINAL_VIDEO_STATES, state.id)
+        if seen is None or rank > (seen.changed_at, seen.state in TERMINAL_VIDEO_STATES, seen.id):
+            latest[state.video_id] = state
+    return {video_id: state.state for video_id, state in latest.items()}
+
+
+# ------------------------------------------------------------------------------------- the triggerer side
+
+
+@dataclass(eq=False)
+class _Waiter:
+    account: tuple[str, str]
+    video_ids: frozenset[str]
+    after_id: int
+    found: asyncio.Future[list[PushedState]]
+    fresh: bool = True
+
+    def wants(self, state: PushedState) -> bool:
+        return state.id > self.after_id and state.account == self.account and state.video_id in self.video_ids
+
+
+class VideoStateInbox:
+    """Pushed states for every trigger of one triggerer process that waits on one ledger database.
+
+    Each ``interval`` it asks the message table once for what arrived since its last look, plus, for
+    triggers that just started waiting, what arrived for their videos before (a message may come before
+    the trigger does). Database work runs on one thread of its own, off the event loop.
+    """
+
+    def __init__(self, ledger_conn_id: str, interval: float = 0.5) -> None:
+        self.ledger_conn_id = ledger_conn_id
+        self.interval = interval
+        self._waiters: set[_Waiter] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="push-inbox")
+        self._ledger: UploadLedger | None = None
+        self._cursor: int | None = None
+
+    async def wait(
+        self, account: tuple[str, str], video_ids: Collection[str], after_id: int, timeout: float
+    ) -> list[PushedState]:
+        """States pushed for ``video_ids`` of ``account`` with an id above ``after_id``; waits up to
+        ``timeout`` seconds for the first, and returns an empty list when none came."""
+        waiter = _Waiter(account, frozenset(video_ids), after_id, asyncio.get_running_loop().create_future())
+        self._waiters.add(waiter)
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.create_task(self._poll())
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter.found), timeout)
+        except TimeoutError:
+            return []
+        finally:
+            self._waiters.discard(waiter)
+
+    async def _run(self, work: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work, *args)
+
+    async def _poll(self) -> None:
+        pause = self.interval
+        while self._waiters:
+            try:
+                await self._look()
+                pause = self.interval
+            except Exception as exc:  # the triggers' fallback polling covers a database that is away
+                pause = min(pause * 4, 60.0)
+                log.warning("Reading pushed video states failed; trying again in %.0f s: %s", pause, exc)
+                if self._ledger is not None:
+                    await self._run(self._ledger.close)
+                self._ledger = None
+            await asyncio.sleep(pause)
+
+    async def _look(self) -> None:
+        if self._ledger is None:
+            # Looked up on the event loop: in the triggerer, connections come through its supervisor.
+            from airflow.sdk import BaseHook
+            from airflow.sdk.exceptions import AirflowNotFoundException
+
+            try:
+                connection = await BaseHook.aget_connection(self.ledger_conn_id)
+            except AirflowNotFoundException:
+                connection = None  # the default ledger falls back to SQLite in AIRFLOW_HOME
+            self._ledger = await self._run(UploadLedger, self.ledger_conn_id, connection)
+        ledger = self._ledger
+        if self._cursor is None:
+            self._cursor = await self._run(ledger.last_pushed_id)
+        fresh = [waiter for waiter in self._waiters if waiter.fresh]
+        found: list[PushedState] = []
+        if fresh:
+            since = min(waiter.after_id for waiter in fresh)
+            video_ids = sorted(set().union(*(waiter.video_ids for waiter in fresh)))
+            for start in range(0, len(video_ids), 500):
+                found += await self._run(ledger.pushed_states, since, video_ids[start : start + 500])
+            for waiter in fresh:
+                waiter.fresh = False
+        arrived = await self._run(ledger.pushed_states, self._cursor)
+        if arrived:
+            self._cursor = arrived[-1].id
+        found += arrived
+        for waiter in list(self._waiters):
+            mine = sorted(
+                {state.id: state for state in found if waiter.wants(state)}.values(), key=lambda s: s.id
+            )
+            if mine and not waiter.found.done():
+                waiter.found.set_result(mine)
+
+
+_inboxes: dict[tuple[int, str], VideoStateInbox] = {}
+
+
+def inbox(ledger_conn_id: str) -> VideoStateInbox:
+    """The inbox of this event loop (the triggerer's) for ``ledger_conn_id``."""
+    key = (id(asyncio.get_running_loop()), ledger_conn_id)
+    if key not in _inboxes:
+        _inboxes[key] = VideoStateInbox(ledger_conn_id)
+    return _inboxes[key]

@@ -1,0 +1,88 @@
+"""Push, not poll, on a real Airflow: the Lazada emulator (its own process) posts video states to the
+api-server's receiver, the triggerer's audit wait wakes on them, and ``lazada_catalog_videos`` attaches
+every video; with the receiver out of reach, the same run finishes by polling GetVideo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from media_upload.sandbox.sample_media import write_sample_mp4
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "include"))
+
+from samples import catalog_manifest  # noqa: E402
+from stack import LocalStack  # noqa: E402
+
+DAG = "lazada_catalog_videos"
+VIDEOS = 6
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
+
+
+@pytest.fixture(params=["receiver", "receiver unreachable"])
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalStack]:
+    """Push on in the connection; the emulator posts to the api-server, or to a port nobody listens on.
+    The fallback poll is long with the receiver (any poll would show) and short without it."""
+    reachable = request.param == "receiver"
+    arguments = ["--audit-seconds", "6"]
+    if not reachable:
+        arguments += ["--push-url", "http://127.0.0.1:9/media-uploads/push/lazada/lazada_default"]
+    with LocalStack(
+        tmp_path / "airflow",
+        executor="LocalExecutor",
+        database="airflow_push",
+        sandboxes={"lazada": arguments},
+        lazada_push=True,
+        connection_extras={"lazada_default": {"push_poll_seconds": 120 if reachable else 3}},
+    ) as running:
+        yield running
+
+
+def lazada(stack: LocalStack, path: str) -> Any:
+    return requests.get(f"{stack.running_sandboxes['lazada'].url}/_sandbox/lazada/{path}", timeout=30).json()
+
+
+@pytest.mark.timeout(900)
+def test_a_catalog_waits_on_pushed_states(stack, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_LAZADA_DEFAULT", json.dumps(stack.connections()["lazada_default"]))
+    from media_upload.hooks.lazada import LazadaHook
+
+    hook = LazadaHook()
+    folder = tmp_path / "media"
+    folder.mkdir()
+    rows = [
+        (f"push-{n}", write_sample_mp4(folder / f"push-{n}.mp4", 1_200_000, seed=n), f"Push video {n}")
+        for n in range(VIDEOS)
+    ]
+    manifest = catalog_manifest(hook, folder / "catalog.csv", rows, hook.upload_image(PNG, "cover.png"))
+    stack.wait_for_dags(DAG)
+    run_id = stack.trigger(DAG, {"manifest": str(manifest)})
+    assert stack.wait(DAG, run_id, timeout=600)["state"] == "success"
+
+    state = lazada(stack, "state")
+    videos = {video_id for video_id, video in state["videos"].items() if video["state"] == "AUDIT_SUCCESS"}
+    attached = {product["attributes"].get("video") for product in state["products"].values()}
+    assert len(videos) == VIDEOS and attached == videos  # every product shows its audited video
+
+    asked = Counter(
+        entry["params"]["videoId"]
+        for entry in lazada(stack, "requests?limit=5000")
+        if entry["api"] == "/media/video/get"
+    )
+    pushes = lazada(stack, "pushes?limit=5000")
+    if stack.connections()["lazada_default"]["extra"]["push_poll_seconds"] > 60:
+        # The audit sensor looks once before it defers; after that only pushed states move the wait.
+        assert asked == dict.fromkeys(videos, 1)
+        delivered = Counter(p["video_id"] for p in pushes if p["outcome"] == "HTTP 200")
+        assert set(delivered) == videos and min(delivered.values()) >= 4  # each state of each video
+    else:
+        assert pushes and all(p["outcome"] == "ConnectionError" for p in pushes)
+        assert set(asked) == videos and sum(asked.values()) > VIDEOS  # polled after the first look
