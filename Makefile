@@ -72,7 +72,7 @@ test-deployment: $(BIN)/.installed
 
 # Push against poll on a real deployment: audit-to-update delay, GetVideo calls, 1,000 waiting videos.
 bench-push: $(BIN)/.installed
-	$(BIN)/python bench/push.py --rounds 3 --out docs/benchmarks.md
+	$(BIN)/python bench/push.py --rounds 4 --out docs/benchmarks.md
 
 # The fault campaign (50+ videos, 10 % of requests faulted) and the kill -9 tests, as assertions.
 test-faults: $(BIN)/.installed

@@ -88,6 +88,14 @@ def test_every_airflow_component_shares_one_configuration(full):
         assert (lazada["conn_type"], vod["conn_type"]) == ("lazada", "huawei_vod")
         assert lazada["host"] == "http://lazada-sandbox:8787/rest"
         assert vod["host"] == "http://huawei-vod-sandbox:8788"
+        assert lazada["extra"]["push"] is True and lazada["extra"]["seller_id"]
+
+
+def test_the_lazada_emulator_pushes_to_the_api_server(full):
+    command = full["services"]["lazada-sandbox"]["command"]
+    url = command[command.index("--push-url") + 1]
+    assert url == "http://airflow-apiserver:8080/media-uploads/push/lazada/lazada_default"
+    assert "8080" in " ".join(full["services"]["airflow-apiserver"]["healthcheck"]["test"])
 
 
 def test_workers_share_the_dags_and_media(full):

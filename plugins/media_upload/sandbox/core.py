@@ -3,6 +3,8 @@ random faults, request log), the inspection routes, and the wrapper that serves 
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import shutil
 import tempfile
 import threading
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -42,6 +44,23 @@ class EmulatorConfig:
     @property
     def link(self) -> LinkModel:
         return LinkModel(self.bandwidth_per_connection, self.latency_ms)
+
+
+COPY_CHUNK = 1024 * 1024
+
+
+def receive_file(stream: IO[bytes], target: Path) -> tuple[Path, int, str]:
+    """Copy ``stream`` into a new file beside ``target``: that file, its size and its MD5 (hex). The caller
+    moves it onto ``target`` once it accepts the bytes, or deletes it: ``target`` is never half written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
+    digest, size = hashlib.md5(), 0
+    with partial.open("wb") as out:
+        while chunk := stream.read(COPY_CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+            out.write(chunk)
+    return partial, size, digest.hexdigest()
 
 
 @dataclass
@@ -162,7 +181,7 @@ def add_inspection_routes(app: FastAPI, backend: EmulatorBackend) -> None:
         return {"cleared": backend.clear_faults()}
 
 
-BackendT = TypeVar("BackendT")
+BackendT = TypeVar("BackendT", bound=EmulatorBackend)
 SelfT = TypeVar("SelfT", bound="Emulator[Any]")
 
 
@@ -184,13 +203,12 @@ class Emulator(Generic[BackendT]):
 
     def start(self: SelfT) -> SelfT:
         bound = self._server.start()
-        backend: Any = self.backend
-        backend.public_url = (backend.config.public_url or bound).rstrip("/")
+        self.backend.public_url = (self.backend.config.public_url or bound).rstrip("/")
         return self
 
     def stop(self) -> None:
         self._server.stop()
-        self.backend.close()  # type: ignore[attr-defined]
+        self.backend.close()
 
     def __enter__(self: SelfT) -> SelfT:
         return self.start()
@@ -200,4 +218,4 @@ class Emulator(Generic[BackendT]):
 
     @property
     def url(self) -> str:
-        return str(self.backend.public_url)  # type: ignore[attr-defined]
+        return self.backend.public_url

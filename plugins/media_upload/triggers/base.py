@@ -14,7 +14,8 @@ class PollingTrigger(BaseTrigger):
 
     The first check comes after ``first_poll_interval`` seconds (the sensor has just checked once itself)
     and each wait grows by half up to ``poll_interval``, so a quick platform is seen quickly and a slow
-    one costs few calls. Errors count against ``max_consecutive_errors``; errors :meth:`is_permanent`
+    one costs few calls (a subclass's :meth:`pause` may end a wait early, on a pushed message). Errors
+    count against ``max_consecutive_errors``; errors :meth:`is_permanent`
     calls permanent end the wait at once. Either way the event is ``{"status": "error", "message"}``.
     Subclasses only read: a trigger may run twice after a triggerer restart.
     """

@@ -49,7 +49,6 @@ OUTCOME_MARKERS = {
     "[UPLOAD_FAILED]": AssetStatus.UPLOAD_FAILED,
     "[SERVER_ERROR]": AssetStatus.SERVER_ERROR,
 }
-_COPY = 1024 * 1024
 TRANSPORT_FAULTS = ("drop", "expired_sign")
 
 

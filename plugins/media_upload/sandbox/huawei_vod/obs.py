@@ -25,6 +25,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from media_upload.protocols.huawei_vod import MAX_PARTS, obs_signature, obs_string_to_sign, parse_obs_query
+from media_upload.sandbox.core import COPY_CHUNK, receive_file
 from media_upload.sandbox.huawei_vod.errors import ObsErrorReply
 from media_upload.sandbox.server import CutOffResponse, gateway_page
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _SPOOL = 8 * 1024 * 1024
-_COPY = 1024 * 1024
 
 OBS_OPERATIONS = (
     "InitiateMultipartUpload", "UploadPart", "ListParts", "CompleteMultipartUpload", "AbortMultipartUpload",
@@ -127,17 +127,13 @@ class ObsBucket:
     def object_path(self, bucket: str, key: str) -> Path:
         return self.data_dir / "objects" / bucket / key
 
-    def _store_stream(self, stream: IO[bytes], target: Path) -> tuple[int, str]:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(f"{target.name}.{secrets.token_hex(4)}.partial")
-        digest, size = hashlib.md5(), 0
-        with partial.open("wb") as out:
-            while chunk := stream.read(_COPY):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        partial.replace(target)
-        return size, digest.hexdigest()
+    @staticmethod
+    def _check_digest(partial: Path, md5: str, content_md5: str | None) -> None:
+        if content_md5 is not None and content_md5 != b64_of_hex(md5):
+            partial.unlink()
+            raise ObsErrorReply(
+                400, "BadDigest", "The Content-MD5 you specified did not match what we received."
+            )
 
     def initiate_multipart(self, bucket: str, key: str, content_type: str) -> str:
         with self._lock:
@@ -173,15 +169,10 @@ class ObsBucket:
         upload = self._open_upload(upload_id, bucket, key)
         number = int(part_number)
         target = self.data_dir / "multipart" / upload_id / f"{number}.part"
-        staging = target.with_suffix(".incoming")
-        size, md5 = self._store_stream(stream, staging)
-        if content_md5 is not None and content_md5 != b64_of_hex(md5):
-            staging.unlink()
-            raise ObsErrorReply(
-                400, "BadDigest", "The Content-MD5 you specified did not match what we received."
-            )
+        partial, size, md5 = receive_file(stream, target)
+        self._check_digest(partial, md5, content_md5)
         with self._lock:
-            staging.replace(target)
+            partial.replace(target)
             upload.parts[number] = Part(size, md5)
         return f'"{md5}"'
 
@@ -244,7 +235,7 @@ class ObsBucket:
         with target.open("wb") as out:
             for number in numbers:
                 with (folder / f"{number}.part").open("rb") as part_file:
-                    while chunk := part_file.read(_COPY):
+                    while chunk := part_file.read(COPY_CHUNK):
                         digest.update(chunk)
                         size += len(chunk)
                         out.write(chunk)
@@ -263,14 +254,9 @@ class ObsBucket:
 
     def put_object(self, bucket: str, key: str, stream: IO[bytes], content_md5: str | None) -> str:
         target = self.object_path(bucket, key)
-        staging = target.with_name(f"{target.name}.incoming")
-        size, md5 = self._store_stream(stream, staging)
-        if content_md5 is not None and content_md5 != b64_of_hex(md5):
-            staging.unlink()
-            raise ObsErrorReply(
-                400, "BadDigest", "The Content-MD5 you specified did not match what we received."
-            )
-        staging.replace(target)
+        partial, size, md5 = receive_file(stream, target)
+        self._check_digest(partial, md5, content_md5)
+        partial.replace(target)
         etag = f'"{md5}"'
         with self._lock:
             self.objects[(bucket, key)] = StoredObject(size, md5, etag, self.clock())

@@ -32,7 +32,7 @@ from media_upload.protocols.lazada import (
     VideoState,
     sign,
 )
-from media_upload.sandbox.core import EmulatorBackend, EmulatorConfig, QueuedFault
+from media_upload.sandbox.core import COPY_CHUNK, EmulatorBackend, EmulatorConfig, QueuedFault, receive_file
 from media_upload.sandbox.lazada import products as product_rules
 from media_upload.sandbox.lazada.errors import (
     INJECTABLE_ERRORS,
@@ -58,7 +58,6 @@ OUTCOME_MARKERS = {
     "[TRANSCODE_FAILED]": VideoState.TRANSCODE_FAILED,
 }
 MAX_IMAGE_BYTES = 3_145_728
-_COPY_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -412,13 +411,7 @@ class LazadaBackend(EmulatorBackend):
         if file is None:
             raise illegal_parameter("the block must be sent as a multipart file part named 'file'")
         target = self.data_dir / "uploads" / upload.upload_id / f"{block_no}.block"
-        partial = target.with_suffix(f".{secrets.token_hex(4)}.partial")
-        digest, size = hashlib.md5(), 0
-        with partial.open("wb") as out:
-            while chunk := file.read(_COPY_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+        partial, size, md5 = receive_file(file, target)
         problem = None
         if size == 0:
             problem = f"block {block_no} is empty"
@@ -431,7 +424,7 @@ class LazadaBackend(EmulatorBackend):
         if problem:
             partial.unlink()
             raise illegal_parameter(problem)
-        e_tag = digest.hexdigest().upper()
+        e_tag = md5.upper()
         with self._lock:
             partial.replace(target)
             upload.block_count = block_count
@@ -500,7 +493,7 @@ class LazadaBackend(EmulatorBackend):
         with target.open("wb") as out:
             for block_no in range(upload.block_count or 0):
                 with (folder / f"{block_no}.block").open("rb") as block:
-                    shutil.copyfileobj(block, out, _COPY_CHUNK)
+                    shutil.copyfileobj(block, out, COPY_CHUNK)
         shutil.rmtree(folder, ignore_errors=True)
         outcome = next((state for marker, state in OUTCOME_MARKERS.items() if marker in title), None)
         transcode_error = None
@@ -831,7 +824,7 @@ class LazadaBackend(EmulatorBackend):
         if video.md5 is None and path.exists():
             md5, sha256 = hashlib.md5(), hashlib.sha256()
             with path.open("rb") as handle:
-                while chunk := handle.read(_COPY_CHUNK):
+                while chunk := handle.read(COPY_CHUNK):
                     md5.update(chunk)
                     sha256.update(chunk)
             video.md5, video.sha256 = md5.hexdigest(), sha256.hexdigest()
