@@ -22,7 +22,9 @@ def test_provider_info_names_the_distribution_and_the_lazada_connection():
     fields = lazada["conn-fields"]
     assert all(fields[name]["schema"]["format"] == "password" for name in ("access_token", "refresh_token"))
     assert {"seller_id", "push", "push_poll_seconds"} <= set(fields)  # push, not poll
-    assert not any(fields[name]["schema"].get("format") for name in ("seller_id", "push", "push_poll_seconds"))
+    assert not any(
+        fields[name]["schema"].get("format") for name in ("seller_id", "push", "push_poll_seconds")
+    )
 
 
 def test_airflow_cli_lists_the_provider_and_its_widgets():
