@@ -25,7 +25,7 @@ from media_upload.catalog.operators import (
 from media_upload.catalog.report import (
     LazadaCatalogNextBatchOperator,
     LazadaCatalogReportOperator,
-    catalog_verdict,
+    LazadaCatalogVerdictOperator,
 )
 from media_upload.hooks.lazada import LazadaApiError, LazadaHook
 from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, UPLOADING, LedgerEntry, UploadLedger
@@ -147,6 +147,12 @@ class Run:
     def report(self) -> dict:
         return self.do(LazadaCatalogReportOperator(task_id="report", plan_task_id="plan"))
 
+    def verdict(self, fail_on_video_errors: bool | str = True) -> None:
+        operator = LazadaCatalogVerdictOperator(
+            task_id="catalog_verdict", report_task_id="report", fail_on_video_errors=fail_on_video_errors
+        )
+        return self.do(operator)
+
     def whole(self, manifest: str, outlets=(), **options) -> dict:
         self.upload(self.plan(manifest, **options))
         self.commit()
@@ -195,7 +201,7 @@ def test_a_batch_uploads_audits_attaches_and_reports(shop, sandbox, catalog_run)
             ("shoe", "attached"),
             ("boot", "attached"),
         ]
-    assert catalog_verdict.function(summary, True) is None
+    assert run.verdict(True) is None
 
 
 def test_plan_and_commit_never_make_a_second_video_for_recorded_content(shop, sandbox, catalog_run):
@@ -353,8 +359,8 @@ def test_the_audit_wait_is_one_check_for_the_batch_and_a_rejection_does_not_fail
     summary = run.report()
     assert (summary["attached"], summary["failed"]) == (1, 1)
     with pytest.raises(AirflowFailException, match="1 video"):
-        catalog_verdict.function(summary, True)
-    assert catalog_verdict.function(summary, "False") is None
+        run.verdict(True)
+    assert run.verdict("False") is None
 
 
 def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(shop, sandbox, catalog_run):

@@ -17,7 +17,7 @@ from media_upload.catalog.operators import (
 from media_upload.catalog.report import (
     LazadaCatalogNextBatchOperator,
     LazadaCatalogReportOperator,
-    catalog_verdict,
+    LazadaCatalogVerdictOperator,
 )
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.ledger import DEFAULT_CONN_ID
@@ -102,7 +102,12 @@ def lazada_catalog_upload(
         audit >> attach
         report = LazadaCatalogReportOperator(task_id="report", plan_task_id=plan.task_id, **common)
         attach >> report
-        catalog_verdict(report.output, fail_on_video_errors)
+        verdict = LazadaCatalogVerdictOperator(
+            task_id="catalog_verdict",
+            report_task_id=report.task_id,
+            fail_on_video_errors=fail_on_video_errors,
+        )
+        report >> verdict
         next_batch = LazadaCatalogNextBatchOperator(
             task_id="next_batch", plan_task_id=plan.task_id, manifest=manifest, block_size=block_size
         )
