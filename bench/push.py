@@ -97,7 +97,7 @@ def set_push(stack: LocalStack, conn_id: str, on: bool) -> None:
 # ------------------------------------------------------------------------------ deployment runs
 
 
-def product_video_case(stack: LocalStack, hook: Any, cover: str, work: Path, n: int) -> tuple[str, dict]:
+def product_video_case(hook: Any, cover: str, work: Path, n: int) -> tuple[str, dict]:
     from media_upload.sandbox.lazada.products import sample_product_payload
     from media_upload.sandbox.sample_media import write_sample_mp4
 
@@ -108,7 +108,7 @@ def product_video_case(stack: LocalStack, hook: Any, cover: str, work: Path, n: 
     return "lazada_product_video", conf
 
 
-def catalog_case(stack: LocalStack, hook: Any, cover: str, work: Path, n: int) -> tuple[str, dict]:
+def catalog_case(hook: Any, cover: str, work: Path, n: int) -> tuple[str, dict]:
     from media_upload.sandbox.sample_media import write_sample_mp4
 
     folder = work / f"catalog-{n}"
@@ -162,7 +162,7 @@ def deployment_run(
 ) -> dict:
     url = stack.running_sandboxes["lazada"].url
     before = set(emulator(url, "state")["videos"])
-    dag_id, conf = case(stack, hook, cover, work, n)
+    dag_id, conf = case(hook, cover, work, n)
     with Auditor(url, before, dice):
         run_id = stack.trigger(dag_id, conf)
         run = stack.wait(dag_id, run_id, timeout=900)

@@ -25,11 +25,14 @@ import re
 import time
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from media_upload.ledger import PushedState, UploadLedger
 from media_upload.protocols.lazada import VIDEO_STATE_MESSAGE, VideoState, push_signature
+
+if TYPE_CHECKING:
+    from media_upload.hooks.lazada import LazadaCredentials
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +49,17 @@ class PushRefused(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class PushAccount:
-    """What the receiver checks a message against: one ``lazada`` connection's app and seller."""
-
-    app_key: str
-    app_secret: str = field(repr=False)
-    seller_id: str | None
-
-
 #: Connections read in the last few seconds: a burst of messages costs one lookup.
-_ACCOUNTS: dict[str, tuple[float, PushAccount]] = {}
+_ACCOUNTS: dict[str, tuple[float, LazadaCredentials]] = {}
 ACCOUNT_TTL_SECONDS = 10.0
 
 
-def push_account(conn_id: str) -> PushAccount:
-    """The app and seller of connection ``conn_id`` (read at most every few seconds); :class:`PushRefused`
-    (404) when it is not a lazada connection."""
+def push_account(conn_id: str) -> LazadaCredentials:
+    """The app and seller of connection ``conn_id``, read as the hook reads it (at most every few seconds).
+
+    :class:`PushRefused`: 404 when there is no such connection, 403 when it cannot take pushes (not a
+    lazada connection, no app key or secret, push on without a seller).
+    """
     seen = _ACCOUNTS.get(conn_id)
     if seen is not None and time.monotonic() - seen[0] < ACCOUNT_TTL_SECONDS:
         return seen[1]
@@ -71,26 +68,22 @@ def push_account(conn_id: str) -> PushAccount:
     return account
 
 
-def _read_account(conn_id: str) -> PushAccount:
-    from airflow.sdk.exceptions import AirflowNotFoundException
+def _read_account(conn_id: str) -> LazadaCredentials:
+    from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
 
-    from media_upload.connections import get_connection
+    from media_upload.hooks.lazada import LazadaHook
 
     if not _CONN_ID.match(conn_id):
         raise PushRefused(404, "not a connection id")
     try:
-        connection = get_connection(conn_id)
+        return LazadaHook(conn_id).credentials
     except AirflowNotFoundException:
         raise PushRefused(404, f"no connection {conn_id!r}") from None
-    if connection.conn_type != "lazada" or not connection.login or not connection.password:
-        raise PushRefused(
-            404, f"connection {conn_id!r} is not a lazada connection with an app key and secret"
-        )
-    seller_id = connection.extra_dejson.get("seller_id")
-    return PushAccount(connection.login, connection.password, str(seller_id) if seller_id else None)
+    except AirflowException as exc:  # says what is wrong with it, never a secret
+        raise PushRefused(403, str(exc)) from None
 
 
-def parse_message(account: PushAccount, body: bytes, authorization: str | None) -> PushedState | None:
+def parse_message(account: LazadaCredentials, body: bytes, authorization: str | None) -> PushedState | None:
     """The video state in a signed message, or None for another message type (answered, not kept).
 
     Raises :class:`PushRefused`: 413 too large, 401 signature missing or wrong, 400 not a message,
@@ -123,7 +116,7 @@ def parse_message(account: PushAccount, body: bytes, authorization: str | None) 
 
 
 def receive(
-    ledger: UploadLedger, account: PushAccount, body: bytes, authorization: str | None
+    ledger: UploadLedger, account: LazadaCredentials, body: bytes, authorization: str | None
 ) -> dict[str, Any]:
     """Check and keep one message; the answer's body. Raises :class:`PushRefused`."""
     state = parse_message(account, body, authorization)

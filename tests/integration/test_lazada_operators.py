@@ -420,16 +420,23 @@ def test_a_gateway_error_page_before_the_commit_ran(sandbox, sample_video, task_
     assert commit(context, job_of(context), parts) == video_id
 
 
-def test_a_commit_nobody_can_settle_needs_attention(sandbox, sample_video, task_context):
-    """The answer is lost and the repeat answers neither a video nor "already committed": a person must
-    look. The task fails without retry and no later run uploads the content again."""
-    path = sample_video(800_000, seed=9)
-    context = task_context()
+def commit_nobody_can_settle(sandbox, context, path):
+    """The first chunk sent; the commit the second chunk sends will lose its answer, and its repeat will
+    answer neither a video nor "already committed". Returns the job and the second chunk."""
     first, second = init(context, path, **SMALL)
     job = job_of(context)
     send(context, first)
     sandbox.backend.add_fault("drop", COMMIT)
     sandbox.backend.add_fault("FAIL_TO_VALIDATE", COMMIT)
+    return job, second
+
+
+def test_a_commit_nobody_can_settle_needs_attention(sandbox, sample_video, task_context):
+    """The answer is lost and the repeat answers neither a video nor "already committed": a person must
+    look. The task fails without retry and no later run uploads the content again."""
+    path = sample_video(800_000, seed=9)
+    context = task_context()
+    job, second = commit_nobody_can_settle(sandbox, context, path)
     with pytest.raises(AirflowFailException, match=job["upload_id"]):
         send(context, second)
     stored = row(job)
@@ -453,11 +460,7 @@ def test_a_person_settles_a_needs_attention_row_with_the_cli(
 
     path = sample_video(800_000, seed=10)
     context = task_context()
-    first, second = init(context, path, **SMALL)
-    job = job_of(context)
-    send(context, first)
-    sandbox.backend.add_fault("drop", COMMIT)
-    sandbox.backend.add_fault("FAIL_TO_VALIDATE", COMMIT)
+    job, second = commit_nobody_can_settle(sandbox, context, path)
     with pytest.raises(AirflowFailException, match="media-upload decide item:1"):
         send(context, second)
     assert cli(["list", "--state", "needs_attention"]) == 0

@@ -253,3 +253,15 @@ def test_push_needs_the_seller(make_lazada_sandbox, lazada_connection):
     lazada_connection(sandbox, extra={"access_token": "t", "push": True})
     with pytest.raises(AirflowFailException, match="no seller_id"):
         assert LazadaHook().credentials is None
+
+
+def test_a_fallback_poll_that_is_not_a_number_is_named(make_lazada_sandbox, lazada_connection):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from media_upload.hooks.lazada import LazadaHook
+
+    sandbox = make_lazada_sandbox()
+    extra = {**sandbox.airflow_connection()["extra"], "push": True, "push_poll_seconds": "five minutes"}
+    lazada_connection(sandbox, extra=extra)
+    with pytest.raises(AirflowFailException, match="push_poll_seconds 'five minutes' is not a number"):
+        assert LazadaHook().credentials is None

@@ -307,7 +307,13 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         if not auth_gateway:  # Lazada's own gateways share one auth host; an emulator or proxy serves both
             auth_gateway = AUTH_GATEWAY if gateway in GATEWAYS.values() else gateway
         push = (option("push") or "").strip().lower() in ("1", "true", "yes", "on")
-        push_poll_seconds = float(option("push_poll_seconds") or DEFAULT_PUSH_POLL_SECONDS)
+        try:
+            push_poll_seconds = float(option("push_poll_seconds") or DEFAULT_PUSH_POLL_SECONDS)
+        except ValueError:
+            raise AirflowFailException(
+                f"Lazada connection {self.lazada_conn_id!r}: push_poll_seconds "
+                f"{option('push_poll_seconds')!r} is not a number of seconds"
+            ) from None
         seller_id = option("seller_id")
         if push and not seller_id:
             raise AirflowFailException(

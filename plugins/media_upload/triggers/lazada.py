@@ -22,8 +22,12 @@ class _VideoStateTrigger(PollingTrigger):
 
     lazada_conn_id: str
     concurrency = 8
-    _pushed: dict[str, str]
-    _after = 0
+
+    def __init__(self, poll_interval: float, max_consecutive_errors: int, first_poll_interval: float) -> None:
+        super().__init__(poll_interval, max_consecutive_errors, first_poll_interval)
+        #: The states the last pause ended with, when pushed; the newest pushed state id seen.
+        self._pushed: dict[str, str] = {}
+        self._after = 0
 
     @cached_property
     def hook(self) -> LazadaHook:
@@ -58,7 +62,7 @@ class _VideoStateTrigger(PollingTrigger):
     @property
     def was_pushed(self) -> bool:
         """Whether the last pause ended with pushed states."""
-        return bool(getattr(self, "_pushed", None))
+        return bool(self._pushed)
 
     def log_state(self, video_id: str, state: str) -> None:
         self.log.info("Video %s is %s%s", video_id, state, " (pushed by Lazada)" if self.was_pushed else "")
