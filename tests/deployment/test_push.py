@@ -80,7 +80,13 @@ def test_a_catalog_waits_on_pushed_states(stack, tmp_path, monkeypatch):
     pushes = lazada(stack, "pushes?limit=5000")
     if stack.connections()["lazada_default"]["extra"]["push_poll_seconds"] > 60:
         # The audit sensor looks once before it defers; after that only pushed states move the wait.
-        assert asked == dict.fromkeys(videos, 1)
+        # Airflow 3.3 may retry a sensor whose trigger fires right after it deferred (the executor's
+        # late report of the deferring try is taken for a failure: apache/airflow#67287, #72716); each try
+        # starts with its own first look, so the looks are counted per try.
+        sensor = next(
+            t for t in stack.task_instances(DAG, run_id) if t["task_id"] == "catalog.wait_for_audit"
+        )
+        assert asked == dict.fromkeys(videos, sensor["try_number"])
         delivered = Counter(p["video_id"] for p in pushes if p["outcome"] == "HTTP 200")
         assert set(delivered) == videos and min(delivered.values()) >= 4  # each state of each video
     else:
