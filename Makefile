@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment bench-push
+.PHONY: test-security demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment bench-push
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ airflow: $(BIN)/.installed
 # audit wait with no GetVideo poll; with the receiver out of reach the same run finishes by polling.
 test-deployment: $(BIN)/.installed
 	MEDIA_UPLOAD_DEPLOYMENT_TESTS=1 $(BIN)/pytest -v tests/deployment
+
+# Attacks on a real deployment (include/stack.py, push on): hostile run confs through the REST API,
+# hostile manifests and strangers at the push receiver are refused, and a loopback "foreign host" gets
+# no credential of any connection; local, s3:// and https:// sources named by a DAG still work.
+test-security: $(BIN)/.installed
+	MEDIA_UPLOAD_SECURITY_TESTS=1 $(BIN)/pytest -v tests/security
 
 # Push against poll on a real deployment: audit-to-update delay, GetVideo calls, 1,000 waiting videos.
 bench-push: $(BIN)/.installed

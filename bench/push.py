@@ -313,6 +313,7 @@ def main() -> int:
         work / "airflow",
         executor="LocalExecutor",
         database="airflow_bench_push",
+        allowed_sources=(f"{work}/",),
         sandboxes={"lazada": ["--audit-seconds", str(AUDIT_SECONDS)]},
         connections_in_env=False,
         lazada_push=True,

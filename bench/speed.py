@@ -423,6 +423,7 @@ def main() -> int:
         work / "airflow",
         executor="LocalExecutor",
         database="airflow_bench",
+        allowed_sources=(f"{work}/",),
         sandboxes={
             # Every round uploads about 1 GB: room for all the rounds in the seller's Media Center quota.
             "lazada": [*LINK, "--audit-seconds", "1", "--capacity-bytes", str(100 * 10**9)],

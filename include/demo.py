@@ -35,6 +35,8 @@ os.environ.update(
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{HOME}/airflow.db",
     AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="False",
     AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER="sqlite://" + str(HOME / "ledger.db").replace("/", "%2F"),
+    # What runs may read (docs/security.md): the demo's media folder and the sample video.
+    AIRFLOW__MEDIA_UPLOAD__ALLOWED_SOURCES=f"{HOME}/media/, {ROOT}/include/media/",
 )
 
 import samples  # noqa: E402
@@ -117,7 +119,7 @@ def lazada(sandbox: LazadaSandbox) -> bool:
 
 
 def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
-    conf = samples.vod_video(HOME)
+    conf = samples.vod_video(HOME / "media")
     video = Path(conf["video_path"])
     print(f"\nHuawei VOD emulator at {sandbox.endpoint} (project {sandbox.config.project_id})")
     ok, elapsed, output, _ = dags_test("huawei_vod_upload", conf)
@@ -141,7 +143,7 @@ def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
 def catalog(sandbox: LazadaSandbox) -> bool:
     """Six products, a twin sharing a video, a video the audit rejects, two bad rows; then the same again."""
     hook = LazadaHook()
-    conf = samples.catalog(hook, HOME / "catalog", samples.cover_url(hook))
+    conf = samples.catalog(hook, HOME / "media" / "catalog", samples.cover_url(hook))
     ok = True
     for attempt in ("first", "second"):
         succeeded, elapsed, output, _ = dags_test(

@@ -130,6 +130,9 @@ class LocalStack:
     :param lazada_push: the Lazada emulator pushes video states to the api-server's receiver, and the
         ``lazada_default`` connection turns push on (audit waits take the messages instead of polling).
     :param connection_extras: fields to add to a connection's extra: ``{"lazada_default": {...}}``.
+    :param allowed_sources: ``[media_upload] allowed_sources``: folders and URL prefixes runs may read;
+        by default ``home/media`` (where :attr:`media` puts files) and the samples in ``include/media``.
+    :param extra_dags: DAG files to parse besides the project's (a DAG folder of links is made for them).
     """
 
     home: Path
@@ -142,6 +145,8 @@ class LocalStack:
     connections_in_env: bool = True
     lazada_push: bool = False
     connection_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    allowed_sources: tuple[str, ...] = ()
+    extra_dags: tuple[Path, ...] = ()
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     running_sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     _token: str | None = None
@@ -159,6 +164,26 @@ class LocalStack:
     def push_url(self, conn_id: str = "lazada_default") -> str:
         """The receiver of Lazada's pushed video states for connection ``conn_id`` (the plugin's route)."""
         return f"{self.api_url}/media-uploads/push/lazada/{conn_id}"
+
+    @property
+    def dags_folder(self) -> Path:
+        """The project's DAGs, or a folder of links to them and to :attr:`extra_dags`."""
+        if not self.extra_dags:
+            return ROOT / "dags"
+        folder = self.home / "dags"
+        folder.mkdir(parents=True, exist_ok=True)
+        for path in [*sorted((ROOT / "dags").glob("*.py")), *self.extra_dags]:
+            link = folder / Path(path).name
+            if not link.exists():
+                link.symlink_to(Path(path).resolve())
+        return folder
+
+    @property
+    def media(self) -> Path:
+        """The deployment's media folder (the source policy allows it): put videos and manifests here."""
+        folder = self.home / "media"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     @property
     def celery(self) -> bool:
@@ -179,7 +204,7 @@ class LocalStack:
         env = {
             **os.environ,
             "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -196,6 +221,9 @@ class LocalStack:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__MEDIA_UPLOAD__ALLOWED_SOURCES": ", ".join(
+                self.allowed_sources or (f"{self.home}/media/", f"{ROOT}/include/media/")
+            ),
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
@@ -464,7 +492,7 @@ def seed(stack: LocalStack) -> dict[str, dict[str, Any]]:
 
     hook = LazadaHook()
     cover = samples.cover_url(hook)
-    media = stack.home / "media"
+    media = stack.media
     confs = {
         "lazada_product_video": samples.product_video(hook, cover),
         "huawei_vod_upload": samples.vod_video(media),

@@ -24,11 +24,26 @@ os.environ.update(
     # The oldest-Airflow check points this away, so the tests import the installed wheel.
     AIRFLOW__CORE__PLUGINS_FOLDER=os.environ.get("MEDIA_UPLOAD_TEST_PLUGINS_FOLDER", str(ROOT / "plugins")),
     AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+    # Like every real deployment: renewed tokens are kept encrypted (a test without it unsets it).
+    AIRFLOW__CORE__FERNET_KEY="Ds9sZ5hXK5bM8qnqGr0f-F2Wq3BvoJQ4m8l6Ht1GQ2k=",
+    # Sources the tests read: their temporary folders and the samples; tests of the policy narrow it.
+    AIRFLOW__MEDIA_UPLOAD__ALLOWED_SOURCES=f"{tempfile.gettempdir()}/, {ROOT / 'include'}/",
 )
 
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
 from media_upload.sandbox.sample_media import write_sample_mp4  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fresh_object_stores() -> Iterator[None]:
+    """Airflow keeps one filesystem per (scheme, connection) for the process: tests change connections."""
+    yield
+    from airflow.sdk.io import store
+    from fsspec.implementations.http import HTTPFileSystem
+
+    store._STORE_CACHE.clear()
+    HTTPFileSystem.clear_instance_cache()
 
 
 @pytest.fixture(scope="session")

@@ -7,23 +7,29 @@ connections), so it reaches the ledger the tasks use::
     media-upload list --state needs_attention
     media-upload decide sku:SHOE-42 --video-id 3001234567      # the video exists: adopt it
     media-upload decide sku:SHOE-42 --upload-again             # it does not: the next run uploads anew
-    media-upload lazada-token CODE                             # a seller's authorization code → tokens
+    media-upload lazada-token                                  # a seller's authorization code → tokens
+
+The authorization code is read from a prompt (or from standard input when it is not a terminal), never
+from the command line, where other users and the shell's history would see it. Values that came from
+manifests or platforms are printed with their control characters escaped.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Sequence
 
 from media_upload.ledger import COMMITTED, DEFAULT_CONN_ID, FAILED, NEEDS_ATTENTION, LedgerEntry, UploadLedger
+from media_upload.masking import printable
 
 COLUMNS = ("platform", "account", "product", "content", "state", "upload_id", "video_id", "updated_at")
 
 
 def _row(entry: LedgerEntry) -> list[str]:
-    return [
+    fields = [
         entry.platform,
         entry.account,
         entry.product,
@@ -33,6 +39,7 @@ def _row(entry: LedgerEntry) -> list[str]:
         entry.video_id or "",
         entry.updated_at,
     ]
+    return [printable(str(field)) for field in fields]
 
 
 def _list(ledger: UploadLedger, args: argparse.Namespace) -> int:
@@ -48,7 +55,8 @@ def _list(ledger: UploadLedger, args: argparse.Namespace) -> int:
         print("  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip())
     for entry in rows:
         if entry.reason and entry.state == NEEDS_ATTENTION:
-            print(f"\n{entry.product} ({entry.content_sha256[:12]}): {entry.reason}")
+            print()
+            print(printable(f"{entry.product} ({entry.content_sha256[:12]}): {entry.reason}"))
     return 0
 
 
@@ -85,7 +93,9 @@ def _decide(ledger: UploadLedger, args: argparse.Namespace) -> int:
         print("the row changed meanwhile; list it again", file=sys.stderr)
         return 1
     print(
-        f"{entry.platform} {entry.product} ({entry.content_sha256[:12]}): {changes['state']} · {changes['reason']}"
+        printable(
+            f"{entry.platform} {entry.product} ({entry.content_sha256[:12]}): {changes['state']} · {changes['reason']}"
+        )
     )
     return 0
 
@@ -103,8 +113,12 @@ def _lazada_token(args: argparse.Namespace) -> int:
 
     from media_upload.hooks.lazada import LazadaHook
 
+    code = _read_code()
+    if not code:
+        print("no authorization code given", file=sys.stderr)
+        return 2
     try:
-        body = LazadaHook(lazada_conn_id=args.lazada_conn_id).create_access_token(args.code)
+        body = LazadaHook(lazada_conn_id=args.lazada_conn_id).create_access_token(code)
     except AirflowException as exc:  # a refused or spent code, a wrong app key: the message says what to do
         print(exc, file=sys.stderr)
         return 1
@@ -117,7 +131,7 @@ def _lazada_token(args: argparse.Namespace) -> int:
     if sellers[0].get("seller_id"):
         tokens["seller_id"] = str(sellers[0]["seller_id"])
     facts = ", ".join(
-        f"{name} {body[name]}"
+        f"{name} {printable(str(body[name]))}"
         for name in ("account", "country", "expires_in", "refresh_expires_in")
         if name in body
     )
@@ -139,6 +153,13 @@ def _lazada_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_code() -> str:
+    """The seller's authorization code: typed at a prompt that does not echo it, or one line of stdin."""
+    if sys.stdin.isatty():
+        return getpass.getpass("Authorization code (from your callback URL's code=...): ").strip()
+    return sys.stdin.readline().strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="media-upload", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -158,10 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--upload-again", action="store_true", help="none was made: the next run uploads anew"
     )
     token = commands.add_parser(
-        "lazada-token", help="create Lazada tokens from a seller's authorization code"
-    )
-    token.add_argument(
-        "code", help="the code Lazada's authorize page sent to your callback (single-use, 30 minutes)"
+        "lazada-token",
+        help="create Lazada tokens from a seller's authorization code (the code Lazada's authorize page "
+        "sent to your callback, single-use, 30 minutes), read from a prompt or standard input",
     )
     token.add_argument(
         "--lazada-conn-id", default="lazada_default", help="the connection with the app key and secret"

@@ -45,6 +45,31 @@ def get_provider_info() -> dict[str, Any]:
         # The "Media uploads" view; Airflow loads it through the `airflow.plugins` entry point (a provider's
         # `plugins` are read only with `[core] lazy_discover_providers = False`).
         "plugins": [{"name": "media_upload", "plugin-class": "media_upload.plugin.MediaUploadPlugin"}],
+        # `airflow config list` shows these; AIRFLOW__MEDIA_UPLOAD__<OPTION> sets them (docs/security.md).
+        "config": {
+            "media_upload": {
+                "description": "What runs of the media upload DAGs may read: set by the deployment, not by "
+                "whoever triggers a run or writes a manifest.",
+                "options": {
+                    "allowed_sources": {
+                        "description": "Comma- or newline-separated local folders and URL prefixes that videos "
+                        "and manifests may be read from, checked after resolving links and '..'. Empty: the "
+                        "deployment's media folder, $AIRFLOW_HOME/media/, and nothing remote.",
+                        "version_added": "0.1.0",
+                        "type": "string",
+                        "example": "/opt/airflow/media/, s3://seller-videos/, https://cdn.example.com/videos/",
+                        "default": None,
+                    },
+                    "max_manifest_bytes": {
+                        "description": "The largest catalog manifest read, in bytes.",
+                        "version_added": "0.1.0",
+                        "type": "integer",
+                        "example": None,
+                        "default": "50000000",
+                    },
+                },
+            }
+        },
         "connection-types": [
             {
                 "connection-type": "lazada",

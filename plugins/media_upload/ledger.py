@@ -526,7 +526,12 @@ class PushedState:
 
 
 def _values(entry: LedgerEntry) -> dict[str, Any]:
+    from media_upload.masking import mask_text, mask_url
+
     values = asdict(entry)
+    # Stored for people to read: whatever a source or a reason carried that looks like a credential is not.
+    values["source"] = mask_url(entry.source) if entry.source else entry.source
+    values["reason"] = mask_text(entry.reason) if entry.reason else entry.reason
     values["details"] = json.dumps(entry.details, sort_keys=True) if entry.details else None
     return values
 

@@ -1,7 +1,8 @@
-"""Masking of credentials that platforms carry in URLs, form fields and response bodies.
+"""Masking of credentials that platforms and sources carry in URLs, form fields and response bodies.
 
-Lazada sends ``access_token`` and ``sign`` as ordinary parameters, and GetVideo returns a ``video_url``
-signed with ``auth_key``; anything logged, raised or stored goes through these helpers first.
+Lazada sends ``access_token`` and ``sign`` as ordinary parameters, GetVideo returns a ``video_url``
+signed with ``auth_key``, and object stores and CDNs sign URLs (S3, GCS, Azure SAS) or take a user and
+password in them; anything logged, raised, stored or shown goes through these helpers first.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ SECRET_PARAM_NAMES = frozenset(
         "x-obs-security-token",
         "signature",
         "x-amz-signature",
+        "x-amz-security-token",
+        "x-amz-credential",
+        "x-goog-signature",
+        "x-goog-credential",
+        "sig",  # Azure shared access signatures
         "security_token",
+        "token",
+        "api_key",
+        "apikey",
     }
 )
 
@@ -45,8 +54,11 @@ def mask_params(params: Mapping[str, Any], extra: Iterable[str] = ()) -> dict[st
 
 
 def mask_url(url: str) -> str:
-    """The URL with secret query values masked; every other byte is kept as it was."""
+    """The URL with its user part and secret query values masked; every other byte is kept as it was."""
     parts = urlsplit(url)
+    if "@" in parts.netloc:
+        parts = parts._replace(netloc=f"{MASK}@{parts.netloc.rpartition('@')[2]}")
+        url = urlunsplit(parts)
     if not parts.query:
         return url
     fields = parts.query.split("&")
@@ -58,7 +70,7 @@ def mask_url(url: str) -> str:
 
 
 _INLINE_SECRET = re.compile(
-    r"(?P<name>"
+    r"(?<![A-Za-z0-9_\-])(?P<name>"
     + "|".join(re.escape(n) for n in sorted(SECRET_PARAM_NAMES))
     + r")(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
     r"(?P<value>[^&\s\"',;}]+)",
@@ -66,9 +78,22 @@ _INLINE_SECRET = re.compile(
 )
 
 
+#: ``scheme://user:password@`` in free text (a URL in an error message, say).
+_URL_USER = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.\-]*://)[^/\s@?#]+@", re.IGNORECASE)
+
+
 def mask_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Free text with ``name=value`` secrets and every known secret value masked."""
-    masked = _INLINE_SECRET.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+    """Free text with URL user parts, ``name=value`` secrets and every known secret value masked."""
+    masked = _URL_USER.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+    masked = _INLINE_SECRET.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", masked)
     for secret in sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True):
         masked = masked.replace(secret, MASK)
     return masked
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a terminal's escape sequences, line breaks) written as escapes,
+    for values that come from manifests or requests and are printed or logged."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -1,10 +1,14 @@
 """Push, not poll: Lazada's video state messages, from the receiver to the waiting triggers.
 
 1. Lazada posts a "Short Video State Update" (message type 7) to the seller app's callback URL, the
-   receiver route of this provider's plugin on the api-server. :func:`receive` checks the signature
-   against the named ``lazada`` connection's app key and secret, and the seller against its
-   ``seller_id``, and keeps the state in the ledger database (once: a redelivered message changes
-   nothing). It answers at once; Lazada redelivers what is not answered with HTTP 200.
+   receiver route of this provider's plugin on the api-server. The route is open to the internet, so it
+   refuses cheaply: a body over :data:`MAX_BODY_BYTES` before it is read, and every message whose
+   signature does not hold with one answer, whatever the connection id (connections looked up, found or
+   not, are remembered a while). :func:`receive` checks the signature against the named ``lazada``
+   connection's app key and secret, the seller against its ``seller_id`` and the date against a
+   freshness window that still admits Lazada's redeliveries, and keeps the state in the ledger database
+   (once: a redelivered message changes nothing). It answers at once; Lazada redelivers what is not
+   answered with HTTP 200.
 2. Each audit trigger whose connection has ``push`` enabled waits on the :class:`VideoStateInbox` of its
    triggerer process instead of polling GetVideo. One inbox serves every trigger of the process with one
    query of the message table per ``interval``, however many videos wait. When no message comes within
@@ -22,13 +26,17 @@ import hmac
 import json
 import logging
 import re
+import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from media_upload.ledger import PushedState, UploadLedger
+from media_upload.masking import printable
 from media_upload.protocols.lazada import VIDEO_STATE_MESSAGE, VideoState, push_signature
 
 if TYPE_CHECKING:
@@ -36,9 +44,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: A message is a few hundred bytes; anything much larger is not Lazada's.
+#: A message is a few hundred bytes; anything much larger is not Lazada's, and is refused unread.
 MAX_BODY_BYTES = 64 * 1024
+#: How old a message may be: Lazada delivers one again 12 times, 30 minutes apart, so the last try comes
+#: six hours after the first; an hour more for queues and clocks. Older messages are replays, not kept.
+MAX_AGE_SECONDS = 7 * 3600
+#: How far ahead of this clock a message may be dated (the sender's clock may run a little fast).
+MAX_AHEAD_SECONDS = 600
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+#: The one answer to every message refused before its signature holds: it says nothing of which
+#: connections exist, what type they are or what they lack.
+UNAUTHENTICATED = "not a signed message for this receiver"
 
 
 class PushRefused(Exception):
@@ -49,51 +65,80 @@ class PushRefused(Exception):
         self.status = status
 
 
-#: Connections read in the last few seconds: a burst of messages costs one lookup.
-_ACCOUNTS: dict[str, tuple[float, LazadaCredentials]] = {}
-ACCOUNT_TTL_SECONDS = 10.0
+class _Accounts:
+    """Connections read in the last few seconds, found or not, so a burst of messages (or a stranger's
+    guesses at a connection id) costs one secrets-backend lookup per id and window; bounded in size."""
+
+    def __init__(self, ttl: float = 10.0, missing_ttl: float = 60.0, size: int = 1024) -> None:
+        self.ttl, self.missing_ttl, self.size = ttl, missing_ttl, size
+        self._seen: OrderedDict[str, tuple[float, LazadaCredentials | None]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conn_id: str) -> LazadaCredentials | None:
+        with self._lock:
+            seen = self._seen.get(conn_id)
+        if seen is not None:
+            at, account = seen
+            if time.monotonic() - at < (self.ttl if account is not None else self.missing_ttl):
+                return account
+        account = _read_account(conn_id)
+        with self._lock:
+            self._seen[conn_id] = (time.monotonic(), account)
+            self._seen.move_to_end(conn_id)
+            while len(self._seen) > self.size:
+                self._seen.popitem(last=False)
+        return account
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
 
 
-def push_account(conn_id: str) -> LazadaCredentials:
-    """The app and seller of connection ``conn_id``, read as the hook reads it (at most every few seconds).
-
-    :class:`PushRefused`: 404 when there is no such connection, 403 when it cannot take pushes (not a
-    lazada connection, no app key or secret, push on without a seller).
-    """
-    seen = _ACCOUNTS.get(conn_id)
-    if seen is not None and time.monotonic() - seen[0] < ACCOUNT_TTL_SECONDS:
-        return seen[1]
-    account = _read_account(conn_id)
-    _ACCOUNTS[conn_id] = (time.monotonic(), account)
-    return account
+ACCOUNTS = _Accounts()
 
 
-def _read_account(conn_id: str) -> LazadaCredentials:
-    from airflow.sdk.exceptions import AirflowException, AirflowNotFoundException
+def _read_account(conn_id: str) -> LazadaCredentials | None:
+    """The app and seller of a ``lazada`` connection with an app key and secret, else None (logged, as a
+    refusal's cause is not told to the sender)."""
+    from airflow.sdk.exceptions import AirflowException
 
     from media_upload.hooks.lazada import LazadaHook
 
     if not _CONN_ID.match(conn_id):
-        raise PushRefused(404, "not a connection id")
+        return None
     try:
         return LazadaHook(conn_id).credentials
-    except AirflowNotFoundException:
-        raise PushRefused(404, f"no connection {conn_id!r}") from None
-    except AirflowException as exc:  # says what is wrong with it, never a secret
-        raise PushRefused(403, str(exc)) from None
+    except AirflowException as exc:  # missing, another type, no key or secret: says which, never a secret
+        log.warning("Pushes for connection %r cannot be checked: %s", conn_id, exc)
+        return None
 
 
-def parse_message(account: LazadaCredentials, body: bytes, authorization: str | None) -> PushedState | None:
-    """The video state in a signed message, or None for another message type (answered, not kept).
+#: Signs nothing real: a missing connection's message is checked against it, so a refusal takes as long
+#: whether or not the connection exists.
+_DECOY = ("0", "decoy-secret-" + secrets.token_hex(16))
 
-    Raises :class:`PushRefused`: 413 too large, 401 signature missing or wrong, 400 not a message,
-    403 a seller other than the connection's.
-    """
+
+def check_signature(conn_id: str, body: bytes, authorization: str | None) -> LazadaCredentials:
+    """The connection whose app signed ``body``; :class:`PushRefused` (413, or 401 with one answer for
+    every other cause) otherwise. Header bytes are compared as bytes: odd characters are just wrong."""
     if len(body) > MAX_BODY_BYTES:
-        raise PushRefused(413, f"body of {len(body)} bytes is larger than {MAX_BODY_BYTES}")
-    expected = push_signature(account.app_key, account.app_secret, body)
-    if not authorization or not hmac.compare_digest(authorization.strip().lower(), expected):
-        raise PushRefused(401, "the Authorization header is missing or is not this app's signature")
+        raise PushRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    account = ACCOUNTS.get(conn_id)
+    app_key, app_secret = (account.app_key, account.app_secret) if account else _DECOY
+    expected = push_signature(app_key, app_secret, body).encode()
+    given = (authorization or "").strip().lower().encode("latin-1", "replace")
+    if not hmac.compare_digest(given, expected) or account is None:
+        raise PushRefused(401, UNAUTHENTICATED)
+    return account
+
+
+def parse_message(account: LazadaCredentials, body: bytes, now: float | None = None) -> PushedState | None:
+    """The video state in a message whose signature holds, or None for another message type or a
+    message older than the freshness window (answered, not kept).
+
+    Raises :class:`PushRefused`: 400 not a message or dated ahead of this clock, 403 a seller other
+    than the connection's (or a connection without one).
+    """
     try:
         message = json.loads(body)
         seller_id, message_type = str(message["seller_id"]), int(message["message_type"])
@@ -102,7 +147,7 @@ def parse_message(account: LazadaCredentials, body: bytes, authorization: str | 
     if account.seller_id is None:
         raise PushRefused(403, "the connection has no seller_id in its extra, so no seller is known")
     if seller_id != account.seller_id:
-        raise PushRefused(403, f"seller {seller_id[:32]!r} is not the connection's seller")
+        raise PushRefused(403, f"seller {printable(seller_id[:32])!r} is not the connection's seller")
     if message_type != VIDEO_STATE_MESSAGE:
         return None
     try:
@@ -112,16 +157,26 @@ def parse_message(account: LazadaCredentials, body: bytes, authorization: str | 
         pushed_at = int(message["timestamp"]) if message.get("timestamp") is not None else None
     except (ValueError, TypeError, KeyError) as exc:
         raise PushRefused(400, f"not a video state message ({type(exc).__name__})") from None
+    sent = pushed_at / 1000 if pushed_at is not None else changed_at
+    age = (time.time() if now is None else now) - sent
+    if age < -MAX_AHEAD_SECONDS:
+        raise PushRefused(400, f"dated {-age:.0f} s ahead of this receiver's clock")
+    if age > MAX_AGE_SECONDS:
+        log.warning(
+            "Lazada push for video %s is %.0f s old, older than %d s: not kept",
+            video_id,
+            age,
+            MAX_AGE_SECONDS,
+        )
+        return None
     return PushedState(account.app_key, seller_id, video_id, state.value, changed_at, pushed_at)
 
 
-def receive(
-    ledger: UploadLedger, account: LazadaCredentials, body: bytes, authorization: str | None
-) -> dict[str, Any]:
+def receive(ledger: UploadLedger, conn_id: str, body: bytes, authorization: str | None) -> dict[str, Any]:
     """Check and keep one message; the answer's body. Raises :class:`PushRefused`."""
-    state = parse_message(account, body, authorization)
+    state = parse_message(check_signature(conn_id, body, authorization), body)
     if state is None:
-        return {"kept": False, "reason": "not a video state message"}
+        return {"kept": False, "reason": "not a video state message, or older than the freshness window"}
     new = ledger.add_pushed_state(state)
     if new:
         log.info("Lazada pushed: video %s is %s", state.video_id, state.state)

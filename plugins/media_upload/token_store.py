@@ -5,8 +5,10 @@ strict reading of "store both") revokes the refresh token that was used. Tasks t
 own would each need the same refresh token, and all but the first would fail; the new pair would live
 only in the task that got it. So the pair goes into the ledger's database (every worker and the
 triggerer reach it; an Airflow connection from an environment variable or a secrets backend cannot be
-written back), encrypted with Airflow's Fernet key when the deployment has one, and a refresh happens
-under a lock: the first task refreshes, the others find the new pair and use it.
+written back), encrypted with Airflow's Fernet key, and a refresh happens under a lock: the first task
+refreshes, the others find the new pair and use it. A deployment without a Fernet key cannot renew
+tokens: they would lie in the database in clear text, so the first refresh that needs the key fails,
+before Lazada is asked, with what to set.
 
 Rows are keyed by the authorization they descend from (a digest of the app key and the connection's
 refresh token), so storing fresh tokens in the connection after a new authorization starts afresh.
@@ -38,11 +40,23 @@ def lineage(app_key: str, refresh_token: str) -> str:
     return hashlib.sha256(f"{app_key}\0{refresh_token}".encode()).hexdigest()
 
 
+class NoFernetKey(Exception):
+    """The deployment has no ``[core] fernet_key``, so renewed tokens cannot be kept encrypted."""
+
+
 def _fernet() -> Any:
-    """Airflow's Fernet (a no-op when the deployment set no ``[core] fernet_key``)."""
+    """Airflow's Fernet; :class:`NoFernetKey` when the deployment set no ``[core] fernet_key``."""
     from airflow.models.crypto import get_fernet
 
-    return get_fernet()
+    fernet = get_fernet()
+    if not getattr(fernet, "is_encrypted", False):
+        raise NoFernetKey(
+            "renewed Lazada tokens are kept encrypted in the ledger database, and this deployment has no "
+            "[core] fernet_key (AIRFLOW__CORE__FERNET_KEY): set the same key on every Airflow component "
+            '(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"), '
+            "or store a fresh access_token in the connection"
+        )
+    return fernet
 
 
 class TokenStore:

@@ -62,6 +62,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         home,
         executor="LocalExecutor",
         database="airflow_ui_browser",
+        allowed_sources=(f"{tmp_path_factory.getbasetemp()}/",),  # the tests' videos and manifests
         sandboxes={
             "lazada": ["--audit-seconds", "3600"],
             "huawei-vod": ["--bandwidth-per-connection", "0.25", "--transcode-seconds", "2"],

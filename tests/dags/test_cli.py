@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -51,9 +52,17 @@ def stored_connection(lazada_sandbox, airflow_db):  # noqa: F811
         session.execute(delete(Connection).where(Connection.conn_id == "lazada_new_seller"))
 
 
-def test_the_tokens_go_into_the_connection_and_work(lazada_sandbox, stored_connection, capsys):
+def typed(monkeypatch, code: str) -> None:
+    """The code arrives on standard input (a pipe), as from `... | media-upload lazada-token`."""
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{code}\n"))
+
+
+def test_the_tokens_go_into_the_connection_and_work(lazada_sandbox, stored_connection, capsys, monkeypatch):
     code = authorization_code(lazada_sandbox)
-    assert cli(["lazada-token", code, "--lazada-conn-id", stored_connection]) == 0
+    with pytest.raises(SystemExit):  # never an argument: the shell's history and `ps` would show it
+        cli(["lazada-token", code, "--lazada-conn-id", stored_connection])
+    typed(monkeypatch, code)
+    assert cli(["lazada-token", "--lazada-conn-id", stored_connection]) == 0
     out = capsys.readouterr().out
     with create_session() as session:
         extra = session.query(Connection).filter_by(conn_id=stored_connection).one().extra_dejson
@@ -63,17 +72,38 @@ def test_the_tokens_go_into_the_connection_and_work(lazada_sandbox, stored_conne
     assert "expires_in" in out
     assert LazadaHook(lazada_conn_id=stored_connection).get_video_quota()["capacity_size"] > 0  # they work
     # The code is single-use: a second exchange is refused with Lazada's answer, and nothing changes.
-    assert cli(["lazada-token", code, "--lazada-conn-id", stored_connection]) == 1
+    typed(monkeypatch, code)
+    assert cli(["lazada-token", "--lazada-conn-id", stored_connection]) == 1
     assert "InvalidCode" in capsys.readouterr().err
     with create_session() as session:
         assert session.query(Connection).filter_by(conn_id=stored_connection).one().extra_dejson == extra
 
 
-def test_a_connection_from_the_environment_gets_the_tokens_printed(lazada_sandbox, lazada_connection, capsys):
+def test_a_connection_from_the_environment_gets_the_tokens_printed(
+    lazada_sandbox, lazada_connection, capsys, monkeypatch
+):
     lazada_connection(lazada_sandbox)
-    assert cli(["lazada-token", authorization_code(lazada_sandbox)]) == 1  # cannot write it: says so
+    typed(monkeypatch, authorization_code(lazada_sandbox))
+    assert cli(["lazada-token"]) == 1  # cannot write it: says so
     assert "--show" in capsys.readouterr().err
-    assert cli(["lazada-token", authorization_code(lazada_sandbox), "--show"]) == 0
+    typed(monkeypatch, authorization_code(lazada_sandbox))
+    assert cli(["lazada-token", "--show"]) == 0
     tokens = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert set(tokens) == {"access_token", "refresh_token", "seller_id"}
     assert lazada_sandbox.backend.tokens[tokens["access_token"]].kind == "access"
+
+
+def test_listed_values_never_carry_raw_control_characters(tmp_path, monkeypatch, capsys):
+    """A product or reason that came from a manifest cannot clear the terminal or forge a line."""
+    from media_upload.ledger import NEEDS_ATTENTION, UploadLedger, entry_for
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CLI_LEDGER", json.dumps({"conn_type": "sqlite", "host": str(tmp_path / "l.db")})
+    )
+    ledger = UploadLedger("cli_ledger")
+    key = {"platform": "lazada", "account": "a", "product": "sku:\x1b[2JEVIL", "content_sha256": "c" * 64}
+    ledger.record(entry_for(key), state=NEEDS_ATTENTION, reason="lost\r\nnew line: fake row")
+    assert cli(["--conn-id", "cli_ledger", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out
+    assert "sku:\\x1b[2JEVIL" in out and "lost\\r\\nnew line: fake row" in out

@@ -56,8 +56,7 @@ def test_a_catalog_waits_on_pushed_states(stack, tmp_path, monkeypatch):
     from media_upload.hooks.lazada import LazadaHook
 
     hook = LazadaHook()
-    folder = tmp_path / "media"
-    folder.mkdir()
+    folder = stack.media
     rows = [
         (f"push-{n}", write_sample_mp4(folder / f"push-{n}.mp4", 1_200_000, seed=n), f"Push video {n}")
         for n in range(VIDEOS)

@@ -35,6 +35,8 @@ if "AIRFLOW_HOME" not in os.environ:  # run as a command: a throwaway Airflow ho
         AIRFLOW_HOME=tempfile.mkdtemp(prefix="fault-campaign-airflow-"),
         AIRFLOW__CORE__LOAD_EXAMPLES="False",
         AIRFLOW__CORE__DAGS_FOLDER=str(ROOT / "dags"),
+        AIRFLOW__MEDIA_UPLOAD__ALLOWED_SOURCES=f"{tempfile.gettempdir()}/",  # the campaign's work folders
+        AIRFLOW__CORE__FERNET_KEY="Ds9sZ5hXK5bM8qnqGr0f-F2Wq3BvoJQ4m8l6Ht1GQ2k=",
     )
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException  # noqa: E402

@@ -134,3 +134,23 @@ def test_a_used_refresh_token_is_refused_by_the_emulator(lazada_sandbox):
     assert json.dumps(first)  # a new pair
     with pytest.raises(ErrorReply, match="IllegalRefreshToken"):
         backend.refresh_access_token({"refresh_token": backend.config.refresh_token})
+
+
+def test_without_a_fernet_key_tokens_are_not_renewed_in_clear_text(
+    lazada_sandbox, lazada_connection, monkeypatch
+):
+    """The refresh is refused before Lazada is asked (a refresh rotates the tokens), with what to set."""
+    from airflow.models.crypto import get_fernet
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW__CORE__FERNET_KEY", "")
+    get_fernet.cache_clear()
+    try:
+        lazada_connection(lazada_sandbox)
+        requests.post(f"{lazada_sandbox.url}/_sandbox/lazada/tokens/expire")
+        with pytest.raises(AirflowFailException) as refused:
+            LazadaHook().get_video_quota()
+    finally:
+        get_fernet.cache_clear()
+    assert "has no [core] fernet_key (AIRFLOW__CORE__FERNET_KEY)" in str(refused.value)
+    assert lazada_sandbox.backend.request_counts["/auth/token/refresh"] == 0

@@ -7,12 +7,14 @@ docs/huawei-vod-sandbox.md.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -1331,3 +1333,16 @@ def test_request_log_records_status_and_error_codes(vod):
         403,
         "VOD.10062",
     )
+
+
+@pytest.mark.parametrize("key", ["../../escaped.mp4", "/tmp/escaped-absolute.mp4", "a/../../../escaped.mp4"])
+def test_object_keys_never_reach_outside_the_data_folder(make_huawei_vod_sandbox, tmp_path, key):
+    """OBS keys are any text; where the emulator keeps an object's bytes is not built from it."""
+    sandbox = make_huawei_vod_sandbox(data_dir=tmp_path / "data" / "vod")
+    obs = sandbox.backend.obs
+    before = {path for path in Path("/tmp").glob("escaped*")}
+    obs.put_object("bucket", key, io.BytesIO(b"video bytes"), None)
+    stored = obs.object_path("bucket", key)
+    assert stored.read_bytes() == b"video bytes"
+    assert stored.resolve().is_relative_to((tmp_path / "data" / "vod").resolve())
+    assert [p for p in tmp_path.rglob("escaped*")] == [] and set(Path("/tmp").glob("escaped*")) == before

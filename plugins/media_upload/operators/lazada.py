@@ -25,6 +25,7 @@ from media_upload.operators.base import (
     refuse,
 )
 from media_upload.protocols.lazada import BLOCK_RULES, MAX_FILE_BYTES, check_video_metadata
+from media_upload.transfer.policy import shown
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -102,6 +103,9 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
     :param blocks_in_flight: blocks each chunk sends at once; by default the chunks share 8. (templated)
     :param video_usage: ``pro_main_video`` (product main video, the default) or ``im`` (chat). (templated)
     :param file_name: ``fileName`` sent to Lazada; defaults to the source's file name. (templated)
+    :param source_conn_id: the connection that reads a remote source (``aws``, ``google_cloud_platform``,
+        ``http``: an HTTP connection is used only for its own host); never taken from the URL. The
+        deployment's ``[media_upload] allowed_sources`` says which folders and URL prefixes may be read.
     """
 
     template_fields: Sequence[str] = (
@@ -129,10 +133,12 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
         blocks_in_flight: int | str | None = None,
         video_usage: str = "pro_main_video",
         file_name: str | None = None,
+        source_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.source = source
+        self.source_conn_id = source_conn_id
         self.title = title
         self.cover_url = cover_url
         self.product = product
@@ -146,25 +152,28 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
         from media_upload.steps.common import Segment, UploadJob, chunk_payload
         from media_upload.steps.lazada import PLATFORM, UploadStopped
         from media_upload.transfer.plan import plan_upload
-        from media_upload.transfer.source import SourceError, inspect_source, sha256_of
+        from media_upload.transfer.source import Source, SourceError
 
         try:
             check_video_metadata(self.title, self.cover_url)
-            info = inspect_source(self.source, max_bytes=MAX_FILE_BYTES, platform="Lazada")
+            source = Source.of(self.source, self.source_conn_id)
+            info = source.inspect(max_bytes=MAX_FILE_BYTES, platform="Lazada")
             plan = plan_upload(
-                info.uri,
+                str(source),
                 info.size,
                 BLOCK_RULES,
                 block_size=optional_int("block_size", self.block_size),
                 chunks=optional_int("chunks", self.chunks),
                 blocks_in_flight=optional_int("blocks_in_flight", self.blocks_in_flight),
             )
-        except (SourceError, ValueError) as exc:
-            raise refuse(f"{self.source}: {exc}" if str(self.source) not in str(exc) else exc) from None
-        check_map_length(info.uri, len(plan.chunks))
+        except SourceError as exc:
+            raise refuse(exc) from None
+        except ValueError as exc:
+            raise refuse(f"{shown(self.source)}: {exc}") from None
+        check_map_length(str(source), len(plan.chunks))
         self.log.info(
             "Source %s: %s bytes, %s; %d block(s) of up to %s bytes in %d chunk(s), %d in flight each",
-            info.uri,
+            source,
             f"{info.size:,}",
             info.media.describe(),
             plan.blocks.count,
@@ -176,9 +185,10 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
             platform=PLATFORM,
             account=self.seller,
             product=str(self.product or ""),
-            content_sha256=sha256_of(info.uri),
+            content_sha256=source.sha256(),
             label=str(self.product or info.name),
             source=info.uri,
+            source_conn_id=source.conn_id,
             name=self.file_name or info.name,
             size=info.size,
             block_size=plan.blocks.block_size,

@@ -84,9 +84,13 @@ FAILED_ASSET_STATUSES = frozenset(
 
 
 def play_url(info: Mapping[str, Any]) -> str | None:
-    """The first play URL of an ``AssetInfo``, if it has any."""
+    """The first play URL of an ``AssetInfo``, if it has any, with URL authentication (``auth_key``...)
+    masked: it travels through XCom and logs, where a signed link would be a credential."""
+    from media_upload.masking import mask_url
+
     plays = info.get("play_info_array") or []
-    return plays[0].get("url") if plays else None
+    url = plays[0].get("url") if plays else None
+    return mask_url(str(url)) if url else None
 
 
 def ready_statuses(auto_publish: bool, transcoding: bool) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ class SandboxServer:
     """One uvicorn server on its own thread; ``port=0`` lets the OS pick a free port.
 
     ``link`` shapes every request with a :class:`~media_upload.sandbox.link.LinkModel` (bandwidth, latency).
+    ``tls`` (a certificate file and its key file) serves HTTPS.
     """
 
     def __init__(
@@ -43,12 +44,22 @@ class SandboxServer:
         port: int = 0,
         log_level: str = "warning",
         link: LinkModel | None = None,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         if link is not None and link.shapes:
             app = LinkShaper(app, link)
+        certificate, key = tls or (None, None)
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=certificate,
+            ssl_keyfile=key,
         )
+        self.scheme = "https" if tls else "http"
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"sandbox-{host}:{port}", daemon=True)
         self.host = host
@@ -63,7 +74,7 @@ class SandboxServer:
                 raise RuntimeError(f"sandbox server on {self.host} did not start (port taken?)")
             time.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://{self.host}:{port}"
+        self.url = f"{self.scheme}://{self.host}:{port}"
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from media_upload.ledger import FAILED, HAS_VIDEO, PLANNED, UPLOADING, LedgerEntry, UploadLedger
 from media_upload.transfer.engine import Ack, BlockTask, Progress, send_blocks
 from media_upload.transfer.plan import BlockPlan, Chunk, _mb
-from media_upload.transfer.source import SourceError, source_size
+from media_upload.transfer.source import Source, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class UploadJob:
     product: str
     content_sha256: str
     label: str
+    #: The checked source's real path or URL (credentials never travel in it: see the source policy).
     source: str
     name: str
     size: int
@@ -44,6 +45,8 @@ class UploadJob:
     upload_id: str | None = None
     video_id: str | None = None
     line: int | None = None
+    #: The connection the DAG author named to read the source with.
+    source_conn_id: str | None = None
     # Lazada
     cover_url: str | None = None
     video_usage: str | None = None
@@ -62,6 +65,10 @@ class UploadJob:
     @property
     def plan(self) -> BlockPlan:
         return BlockPlan(self.size, self.block_size)
+
+    def reader(self) -> Source:
+        """The source, checked against the deployment's policy again where it is read."""
+        return Source.of(self.source, self.source_conn_id)
 
     def as_xcom(self) -> dict[str, Any]:
         value = asdict(self)
@@ -231,13 +238,13 @@ def send_chunk(
             raise ValueError(f"{job.label}: the chunk has no upload id to send to")
         known[job.upload_id] = ledger.acknowledged(job.platform, job.upload_id)
         try:
-            _check_unchanged(job)
+            source = _unchanged(job)
         except SourceError as exc:
             failures[job.upload_id] = exc
             continue
         for number in segment.numbers:
             if number + 1 not in known[job.upload_id]:
-                tasks.append(BlockTask(job.upload_id, job.source, job.plan.block(number)))
+                tasks.append(BlockTask(job.upload_id, source, job.plan.block(number)))
     reused_blocks = sum(
         1
         for segment in segments
@@ -380,10 +387,13 @@ def _rss() -> int:
         return 0
 
 
-def _check_unchanged(job: UploadJob) -> None:
-    size = source_size(job.source)
+def _unchanged(job: UploadJob) -> Source:
+    """The job's source, checked again and still of the size the upload was planned for."""
+    source = job.reader()
+    size = source.size()
     if size != job.size:
         raise SourceError(
-            f"{job.source} is now {size:,} bytes but the upload was planned for {job.size:,}; "
+            f"{source} is now {size:,} bytes but the upload was planned for {job.size:,}; "
             "it changed during the upload, so upload it again from the start"
         )
+    return source

@@ -33,7 +33,6 @@ from media_upload.ledger import (
 from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES
 from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
-from media_upload.transfer.source import read_range
 
 PLATFORM = "huawei_vod"
 #: Statuses of an asset whose upload was never confirmed.
@@ -140,7 +139,7 @@ class HuaweiVodSteps(PlatformSteps):
 
     def _put_whole_file(self, job: UploadJob, url: str) -> None:
         """The single-PUT path (files under 20 MB): the signed URL is a credential, used here and dropped."""
-        data = read_range(job.source, 0, job.size)
+        data = job.reader().read(0, job.size)
         headers_md5 = job.details.get("video_md5")
         if url:
             self.hook.put_object(url, data, job.details["content_type"], headers_md5)

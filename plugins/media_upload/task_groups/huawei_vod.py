@@ -26,6 +26,7 @@ def huawei_vod_upload(
     title: str,
     *,
     product: str | None = None,
+    source_conn_id: str | None = None,
     description: str | None = None,
     category_id: int | str | None = None,
     auto_publish: bool | str = True,
@@ -57,7 +58,8 @@ def huawei_vod_upload(
     and cancels the asset unless the next run can resume it. "Ready" follows ``auto_publish`` and
     ``template_group_name``: ``PUBLISHED``, ``TRANSCODE_SUCCEED`` or ``CREATED``. ``auto_publish`` may be
     a template such as ``"{{ params.auto_publish }}"``. ``pool`` puts the tasks that call VOD and OBS
-    in an Airflow pool.
+    in an Airflow pool. ``source_conn_id`` names the connection that reads a remote source; the
+    deployment's ``[media_upload] allowed_sources`` says where a source may come from.
     """
     common: dict[str, Any] = {
         "huawei_vod_conn_id": huawei_vod_conn_id,
@@ -72,6 +74,7 @@ def huawei_vod_upload(
         create = HuaweiVodCreateAssetOperator(
             task_id="create_asset",
             source=source,
+            source_conn_id=source_conn_id,
             title=title,
             product=product,
             description=description,

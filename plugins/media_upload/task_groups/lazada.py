@@ -26,6 +26,7 @@ def lazada_video_upload(
     cover_url: str,
     *,
     product: str | None = None,
+    source_conn_id: str | None = None,
     lazada_conn_id: str = LAZADA_CONN_ID,
     account: str | None = None,
     ledger_conn_id: str = DEFAULT_CONN_ID,
@@ -54,6 +55,8 @@ def lazada_video_upload(
     per block). ``product`` keys the ledger, so the same content for the same product is never uploaded
     twice; ``source``, ``title``, ``cover_url``, ``product`` and the sizes may be templates. ``pool``
     puts the tasks that call Lazada in an Airflow pool, to share an API budget with other DAGs.
+    ``source_conn_id`` names the connection that reads a remote source; the deployment's
+    ``[media_upload] allowed_sources`` says which folders and URL prefixes a source may come from.
     """
     common: dict[str, Any] = {
         "lazada_conn_id": lazada_conn_id,
@@ -73,6 +76,7 @@ def lazada_video_upload(
             chunks=chunks,
             blocks_in_flight=blocks_in_flight,
             video_usage=video_usage,
+            source_conn_id=source_conn_id,
             **common,
         )
         uploads = LazadaUploadChunkOperator.partial(

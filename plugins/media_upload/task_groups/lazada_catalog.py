@@ -32,6 +32,7 @@ def lazada_catalog_upload(
     after_line: int | str = 0,
     fail_on_video_errors: bool | str = True,
     upload_again_needs_attention: bool | str = False,
+    source_conn_id: str | None = None,
     lazada_conn_id: str = LAZADA_CONN_ID,
     account: str | None = None,
     ledger_conn_id: str = DEFAULT_CONN_ID,
@@ -53,7 +54,8 @@ def lazada_catalog_upload(
     the batch) → ``attach`` (UpdateProduct per video; one event on each Asset of ``outlets`` for the batch,
     one per video on each AssetAlias) → ``report`` → ``catalog_verdict`` (fails the run when a video failed,
     if ``fail_on_video_errors``) and ``next_batch`` (a run for the rows past ``[core] max_map_length``).
-    ``pool`` shares an API budget with other DAGs.
+    ``pool`` shares an API budget with other DAGs. ``source_conn_id`` names the connection that reads a
+    remote manifest and its videos; ``[media_upload] allowed_sources`` says where they may come from.
     """
     common: dict[str, Any] = {
         "lazada_conn_id": lazada_conn_id,
@@ -70,6 +72,7 @@ def lazada_catalog_upload(
             chunks=chunks,
             blocks_in_flight=blocks_in_flight,
             upload_again_needs_attention=upload_again_needs_attention,
+            source_conn_id=source_conn_id,
             retries=0,
             **common,
             **limits,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media_upload.transfer.plan import Block
-from media_upload.transfer.source import read_range
+from media_upload.transfer.source import Source
 
 #: Seconds between progress lines (and progress records) while a chunk uploads.
 PROGRESS_EVERY = 3.0
@@ -29,7 +29,7 @@ class BlockTask:
     """One block to send: which upload it belongs to and where its bytes are."""
 
     upload: str
-    source: str
+    source: Source
     block: Block
 
 
@@ -99,7 +99,7 @@ def send_blocks(
     if read is None:
 
         def read(task: BlockTask) -> bytes:
-            return read_range(task.source, task.block.offset, task.block.length)
+            return task.source.read(task.block.offset, task.block.length)
 
     progress = progress or Progress(sum(task.block.length for task in tasks))
     tags: dict[tuple[str, int], str] = {}

@@ -22,6 +22,20 @@ AUDIO_BRANDS = frozenset({"M4A ", "M4B ", "M4P ", "F4A ", "F4B "})
 #: Boxes QuickTime or muxers may place before ``ftyp``.
 _LEADING_BOXES = frozenset({"free", "skip", "wide", "pnot"})
 _MAX_MOOV_BYTES = 64 * 1024 * 1024
+#: Box types a message may name; any other four bytes are the file's content, which messages never show.
+_KNOWN_BOXES = frozenset(
+    {"ftyp", "moov", "mdat", "free", "skip", "wide", "pnot", "uuid", "mvhd", "trak", "tkhd", "mdia",
+     "mdhd", "hdlr", "minf", "stbl", "udta", "meta", "moof", "mfra", "sidx", "styp", "edts", "mvex"}
+)  # fmt: skip
+
+
+def _box(kind: str) -> str:
+    return f"{kind!r} box" if kind in _KNOWN_BOXES else "box of an unknown type"
+
+
+def _brand(major: str) -> str:
+    known = major in MOV_BRANDS | MP4_VIDEO_BRANDS | AUDIO_BRANDS
+    return f"ftyp brand {major.strip()!r}" if known else "an unknown ftyp brand"
 
 
 class NotAVideoError(ValueError):
@@ -59,14 +73,14 @@ def _iter_boxes(data_or_read: bytes | ReadAt, start: int, end: int) -> Iterator[
         header_size = 8
         if size == 1:
             if len(header) < 16:
-                raise NotAVideoError(f"the {kind!r} box at byte {offset} has a cut-short 64-bit size")
+                raise NotAVideoError(f"the {_box(kind)} at byte {offset} has a cut-short 64-bit size")
             (size,) = struct.unpack(">Q", header[8:16])
             header_size = 16
         elif size == 0:
             size = end - offset
         if size < header_size or offset + size > end:
             raise NotAVideoError(
-                f"the {kind!r} box at byte {offset} claims {size} bytes but only {end - offset} remain "
+                f"the {_box(kind)} at byte {offset} claims {size} bytes but only {end - offset} remain "
                 "(truncated file or not an MP4/MOV)"
             )
         yield kind, offset, header_size, size
@@ -81,10 +95,10 @@ def _container_from_ftyp(payload: bytes) -> tuple[str, str]:
     if major in MOV_BRANDS:
         return "mov", major
     if major in AUDIO_BRANDS:
-        raise NotAVideoError(f"ftyp brand {major.strip()!r} is an audio-only MPEG-4 file")
+        raise NotAVideoError(f"{_brand(major)} is an audio-only MPEG-4 file")
     if major in MP4_VIDEO_BRANDS or compatible & MP4_VIDEO_BRANDS:
         return "mp4", major
-    raise NotAVideoError(f"ftyp brand {major!r} is not an MP4 or MOV brand")
+    raise NotAVideoError(f"{_brand(major)} is not an MP4 or MOV brand")
 
 
 def _children(moov: bytes, start: int, end: int) -> dict[str, list[tuple[int, int]]]:
@@ -141,7 +155,7 @@ def probe_media(read: ReadAt, size: int, name: str = "the source") -> MediaInfo:
                     continue
                 if kind in _LEADING_BOXES:
                     continue
-                raise NotAVideoError(f"no ftyp box before the {kind!r} box")
+                raise NotAVideoError(f"no ftyp box before the {_box(kind)}")
             if kind == "moov":
                 if box_size > _MAX_MOOV_BYTES:
                     raise NotAVideoError(

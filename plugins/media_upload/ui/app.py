@@ -28,6 +28,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from sqlalchemy import and_, or_, select
 
 from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
+from media_upload.masking import printable
 from media_upload.ui.queries import (
     MAX_LIMIT,
     PLATFORMS,
@@ -116,21 +117,21 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
     async def lazada_push(conn_id: str, request: Request) -> JSONResponse:
         """Lazada's push callback for the app of connection ``conn_id``: public, as Lazada cannot log in,
         and trusted only when the message is signed with that app's secret (see media_upload.push).
-        Each worker thread keeps its ledger connection: messages come in bursts."""
+        A body over the limit is refused before it is read. Each worker thread keeps its ledger
+        connection: messages come in bursts."""
         from starlette.concurrency import run_in_threadpool
 
         from media_upload import push
 
-        body = await request.body()
-        authorization = request.headers.get("authorization")
+        client = request.client.host if request.client else "?"
         try:
+            body = await _capped_body(request, push.MAX_BODY_BYTES)
             answer = await run_in_threadpool(
-                lambda: push.receive(ledger(), push.push_account(conn_id), body, authorization)
+                push.receive, ledger(), conn_id, body, request.headers.get("authorization")
             )
         except push.PushRefused as exc:
-            client = request.client.host if request.client else "?"
             push.log.warning(
-                "Refused a Lazada push for %r from %s (%d bytes): %s", conn_id, client, len(body), exc
+                "Refused a Lazada push for %r from %s: %s", printable(conn_id[:100]), client, exc
             )
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         return JSONResponse(answer)
@@ -177,6 +178,22 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
         return {**asdict(result), "states": list(VIEW_STATES), "platforms": PLATFORMS}
 
     return app
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to be larger than ``limit``: from its
+    ``Content-Length`` before reading anything, or while reading a body sent without one."""
+    from media_upload.push import PushRefused
+
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise PushRefused(413, f"body larger than {limit} bytes")
+    body = bytearray()
+    async for piece in request.stream():
+        body += piece
+        if len(body) > limit:
+            raise PushRefused(413, f"body larger than {limit} bytes")
+    return bytes(body)
 
 
 def _links(

@@ -125,7 +125,9 @@ class ObsBucket:
             raise ObsErrorReply(403, "AccessDenied", "Request has expired")
 
     def object_path(self, bucket: str, key: str) -> Path:
-        return self.data_dir / "objects" / bucket / key
+        """Where an object's bytes are kept: named by a digest of bucket and key, so no key (``../x``,
+        an absolute path) can reach outside the data folder."""
+        return self.data_dir / "objects" / hashlib.sha256(f"{bucket}\0{key}".encode()).hexdigest()
 
     @staticmethod
     def _check_digest(partial: Path, md5: str, content_md5: str | None) -> None:
