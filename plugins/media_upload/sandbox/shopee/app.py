@@ -46,7 +46,8 @@ async def _read_body(request: Request, into: GatewayRequest, backend: ShopeeBack
     content_type = request.headers.get("content-type", "")
     chunks = request.stream()
     if into.path == UPLOAD_VIDEO_PART:
-        limit = backend.config.part_bytes + FORM_OVERHEAD_BYTES
+        # Twice the part size: a part a little too big is read and refused with its size; a body far larger is not.
+        limit = 2 * backend.config.part_bytes + FORM_OVERHEAD_BYTES
         try:
             into.form = await receive_multipart(
                 content_type,
