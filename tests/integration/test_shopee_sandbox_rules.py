@@ -1177,3 +1177,10 @@ def test_nothing_from_a_request_names_a_file(shopee, video):
     assert (
         requests.get(f"{shopee.sandbox.url}/_sandbox/shopee/file/..%2F..%2Fetc%2Fpasswd").status_code == 404
     )
+
+
+def test_the_link_model_shapes_the_gateway(make_shopee_sandbox):
+    shopee = driver_for(make_shopee_sandbox, latency_ms=300)
+    started = time.monotonic()
+    assert shopee.get(RESULT, [("video_upload_id", "x")])["error"] == "product.error_invalid_upload_id"
+    assert time.monotonic() - started >= 0.3
