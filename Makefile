@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: test-security demo test lint sandbox-lazada sandbox-huawei-vod lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment bench-push
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod sandbox-shopee lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment test-security bench-push
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ sandbox-lazada: $(BIN)/.installed
 
 sandbox-huawei-vod: $(BIN)/.installed
 	$(BIN)/media-sandbox huawei-vod --port 8788
+
+sandbox-shopee: $(BIN)/.installed
+	$(BIN)/media-sandbox shopee --port 8789
 
 # The oldest Airflow the package declares (pyproject.toml), installed as PyPI was a few weeks after its
 # release, with this project's wheel on top: the unit tests and the DAG import test must pass there too.

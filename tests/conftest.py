@@ -33,6 +33,7 @@ os.environ.update(
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
 from media_upload.sandbox.sample_media import write_sample_mp4  # noqa: E402
+from media_upload.sandbox.shopee import ShopeeSandbox, ShopeeSandboxConfig  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -138,6 +139,18 @@ def huawei_vod_sandbox(make_huawei_vod_sandbox: Callable[..., HuaweiVodSandbox])
 def huawei_vod_connection(monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
     """``huawei_vod_connection(sandbox, password="x")`` points ``huawei_vod_default`` at a sandbox."""
     return _connection_setter(monkeypatch, "huawei_vod_default")
+
+
+@pytest.fixture
+def make_shopee_sandbox(tmp_path: Path) -> Iterator[Callable[..., ShopeeSandbox]]:
+    """Start Shopee emulators on free loopback ports; every field of ShopeeSandboxConfig can be overridden."""
+    with _sandboxes(tmp_path, ShopeeSandbox, ShopeeSandboxConfig, "shopee", transcode_seconds=0.3) as make:
+        yield make
+
+
+@pytest.fixture
+def shopee_sandbox(make_shopee_sandbox: Callable[..., ShopeeSandbox]) -> ShopeeSandbox:
+    return make_shopee_sandbox()
 
 
 def _postgres_answers(dsn: str) -> bool:

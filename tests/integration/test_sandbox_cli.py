@@ -112,3 +112,58 @@ def test_huawei_vod_cli_serves_vod_and_obs(tmp_path):
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+def test_shopee_cli_serves_the_gateway_with_the_given_credentials(tmp_path):
+    import hashlib
+    import hmac
+    import time
+
+    import requests
+
+    process = subprocess.Popen(
+        [
+            CLI, "shopee", "--port", "0", "--partner-id", "777", "--partner-key", "cli-key", "--shop-id", "42",
+            "--access-token", "cli-token", "--part-bytes", "4000000", "--push-retry-seconds", "1,2",
+            "--data-dir", str(tmp_path / "data"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("export AIRFLOW_CONN_SHOPEE_DEFAULT"):
+                break
+        banner = "\n".join(lines)
+        gateway = re.search(r"serving (http://127\.0\.0\.1:\d+) \(SDK base_url \1/api/v2\)", banner)
+        assert gateway, banner
+        assert "4000000 bytes (exact)" in banner and "cli-key" in banner
+        connection = json.loads(lines[-1].split("=", 1)[1].strip("'"))
+        assert connection == {
+            "conn_type": "shopee",
+            "host": gateway[1],
+            "login": "777",
+            "password": "cli-key",
+            "extra": {"access_token": "cli-token", "refresh_token": "sandbox-refresh-token", "shop_id": 42},
+        }
+        path, stamp = "/api/v2/media_space/get_video_upload_result", int(time.time())
+        sign = hmac.new(b"cli-key", f"777{path}{stamp}cli-token42".encode(), hashlib.sha256).hexdigest()
+        query = {
+            "partner_id": 777,
+            "timestamp": stamp,
+            "access_token": "cli-token",
+            "shop_id": 42,
+            "sign": sign,
+        }
+        answer = requests.get(
+            f"{gateway[1]}{path}", params={**query, "video_upload_id": "sg_x"}, timeout=10
+        ).json()
+        assert answer["error"] == "product.error_invalid_upload_id", answer
+        assert (tmp_path / "data" / "uploads").is_dir()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0

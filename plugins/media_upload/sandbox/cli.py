@@ -13,8 +13,9 @@ from typing import TypeVar
 
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig
+from media_upload.sandbox.shopee import ShopeeSandbox, ShopeeSandboxConfig
 
-C = TypeVar("C", LazadaSandboxConfig, HuaweiVodSandboxConfig)
+C = TypeVar("C", LazadaSandboxConfig, HuaweiVodSandboxConfig, ShopeeSandboxConfig)
 
 
 def _config(config_type: type[C], args: argparse.Namespace) -> C:
@@ -28,7 +29,7 @@ def _config(config_type: type[C], args: argparse.Namespace) -> C:
 
 
 def _add_shared_flags(parser: argparse.ArgumentParser) -> None:
-    """What both emulators share: the link model (a slow or distant link) and random faults."""
+    """What every emulator shares: the link model (a slow or distant link) and random faults."""
     parser.add_argument(
         "--bandwidth-per-connection",
         type=float,
@@ -200,17 +201,146 @@ def _run_huawei_vod(args: argparse.Namespace) -> HuaweiVodSandbox:
     return sandbox
 
 
+def _seconds_list(text: str) -> tuple[float, ...]:
+    """``300,1800,10800``: the waits before each redelivery."""
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of seconds") from None
+
+
+def _shopee_parser(commands: argparse._SubParsersAction) -> None:
+    defaults = ShopeeSandboxConfig()
+    parser = commands.add_parser(
+        "shopee",
+        help="Shopee Open Platform v2 gateway (media_space video upload, items, tokens, push) at http://HOST:PORT/api/v2",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8789, help="0 picks a free port")
+    parser.add_argument("--partner-id", type=int, default=defaults.partner_id)
+    parser.add_argument("--partner-key", default=defaults.partner_key)
+    parser.add_argument("--shop-id", type=int, default=defaults.shop_id)
+    parser.add_argument("--access-token", default=defaults.access_token)
+    parser.add_argument("--refresh-token", default=defaults.refresh_token)
+    parser.add_argument(
+        "--region", default=defaults.region, help="the shop's market: upload id prefix, URL labels"
+    )
+    parser.add_argument(
+        "--transcode-seconds",
+        type=float,
+        default=defaults.transcode_seconds,
+        help="seconds from complete_video_upload to SUCCEEDED or FAILED",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where parts and assembled videos are stored (default: a temporary folder)",
+    )
+    parser.add_argument("--access-token-ttl", type=float, default=defaults.access_token_ttl, help="seconds")
+    parser.add_argument("--refresh-token-ttl", type=float, default=defaults.refresh_token_ttl, help="seconds")
+    parser.add_argument(
+        "--upload-ttl", type=float, default=defaults.upload_ttl, help="seconds an upload may stay INITIATED"
+    )
+    parser.add_argument(
+        "--part-bytes",
+        type=int,
+        default=defaults.part_bytes,
+        help='"4MB": 4194304, or 4000000 for the decimal reading',
+    )
+    parser.add_argument(
+        "--part-size-rule",
+        choices=["exact", "lenient"],
+        default=defaults.part_size_rule,
+        help="exact: every part but the last is exactly --part-bytes; lenient: any part up to it",
+    )
+    parser.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=defaults.max_file_bytes,
+        help='"maximum is 30MB": 31457280, or 30000000 for the decimal reading',
+    )
+    parser.add_argument(
+        "--bare-errors", action="store_true", help="error_param instead of product.error_param on API errors"
+    )
+    parser.add_argument(
+        "--http-error-status",
+        action="store_true",
+        help="gateway errors with HTTP 403 and error_rate_limit with 429 (default: every error with 200)",
+    )
+    parser.add_argument(
+        "--complete-mismatch",
+        choices=["error", "failed"],
+        default=defaults.complete_mismatch,
+        help="parts that disagree with init: error_param at complete, or accept and end FAILED",
+    )
+    parser.add_argument(
+        "--rate-limit", type=int, default=0, help="calls per second per API before error_rate_limit"
+    )
+    parser.add_argument(
+        "--push-url",
+        help="post signed video_upload_push (code 11) messages here, e.g. http://localhost:8080/shopee/push",
+    )
+    parser.add_argument("--push-partner-key", help="sign pushes with this key instead of the partner key")
+    parser.add_argument(
+        "--push-retry-seconds",
+        type=_seconds_list,
+        default=defaults.push_retry_seconds,
+        metavar="S,S,S",
+        help="waits before each redelivery of a message not answered 2xx with an empty body",
+    )
+    parser.add_argument("--push-timeout", type=float, default=defaults.push_timeout, help="seconds")
+    parser.add_argument(
+        "--push-duplicate-rate", type=float, default=0.0, help="share of messages delivered twice"
+    )
+    parser.add_argument(
+        "--push-jitter-seconds",
+        type=float,
+        default=0.0,
+        help="each delivery waits a random 0..this many seconds, so messages arrive out of order",
+    )
+    _add_shared_flags(parser)
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    parser.set_defaults(run=_run_shopee)
+
+
+def _run_shopee(args: argparse.Namespace) -> ShopeeSandbox:
+    config = _config(ShopeeSandboxConfig, args)
+    sandbox = ShopeeSandbox(config, host=args.host, port=args.port, log_level=args.log_level).start()
+    print(
+        f"Shopee sandbox serving {sandbox.gateway_url} (SDK base_url {sandbox.sdk_base_url})\n"
+        f"  partner id    {config.partner_id}\n"
+        f"  partner key   {config.partner_key}\n"
+        f"  shop id       {config.shop_id}\n"
+        f"  access token  {config.access_token}\n"
+        f"  refresh token {config.refresh_token}\n"
+        f"  parts         {config.part_bytes} bytes ({config.part_size_rule}), files up to {config.max_file_bytes} bytes\n"
+        f"  transcode     {config.transcode_seconds:g} s to the result (a video outside 10-60 s or over 1280 px "
+        "ends FAILED; so does POST /_sandbox/shopee/uploads/{id}/outcome)\n"
+        f"  link          {config.link.describe()}\n"
+        f"  push          {config.push_url or 'off'}\n"
+        f"  data dir      {sandbox.backend.data_dir}\n"
+        f"  inspect       {sandbox.url}/_sandbox/shopee/state   (API docs: {sandbox.url}/_sandbox/docs)\n"
+        f"\nexport AIRFLOW_CONN_SHOPEE_DEFAULT='{json.dumps(sandbox.airflow_connection())}'",
+        flush=True,
+    )
+    return sandbox
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="media-sandbox", description=__doc__)
     commands = parser.add_subparsers(dest="service", required=True)
     _lazada_parser(commands)
     _huawei_vod_parser(commands)
+    _shopee_parser(commands)
     args = parser.parse_args(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        sandbox: LazadaSandbox | HuaweiVodSandbox = args.run(args)
+        sandbox: LazadaSandbox | HuaweiVodSandbox | ShopeeSandbox = args.run(args)
     except RuntimeError as exc:
         print(f"media-sandbox: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
-"""What both emulators share: their settings, the state every backend keeps (data folder, queued and
-random faults, request log), the inspection routes, and the wrapper that serves an emulator on a port."""
+"""What the emulators share: their settings, the state every backend keeps (data folder, queued and
+random faults, request log, rate windows), how they take files in, the inspection routes, and the wrapper
+that serves an emulator on a port."""
 
 from __future__ import annotations
 
@@ -10,14 +11,15 @@ import tempfile
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Generic, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.types import ASGIApp
 
 from media_upload.sandbox.faults import FaultDice
@@ -63,6 +65,160 @@ def receive_file(stream: IO[bytes], target: Path) -> tuple[Path, int, str]:
     return partial, size, digest.hexdigest()
 
 
+class FormError(ValueError):
+    """A multipart body that cannot be read: no boundary, broken framing, or larger than allowed."""
+
+    def __init__(self, message: str, *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+
+
+@dataclass
+class ReceivedFile:
+    """A file field of a multipart body, written to ``path`` (under the data folder) as it arrived."""
+
+    path: Path
+    size: int
+    md5: str
+    filename: str | None
+    content_type: str
+
+
+@dataclass
+class ReceivedForm:
+    """The text fields and file fields of a multipart body; the caller moves the files it keeps and calls
+    :meth:`discard` for the rest."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    files: dict[str, ReceivedFile] = field(default_factory=dict)
+
+    def discard(self) -> None:
+        for received in self.files.values():
+            received.path.unlink(missing_ok=True)
+
+
+_MAX_TEXT_FIELD = 64 * 1024
+
+
+class _FileSink:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{secrets.token_hex(8)}.partial"
+        self.handle = self.path.open("wb")
+        self.digest = hashlib.md5()
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self.digest.update(data)
+        self.size += len(data)
+        self.handle.write(data)
+
+
+async def receive_multipart(
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    folder: Path,
+    *,
+    max_bytes: int,
+    file_fields: Collection[str] = (),
+    max_fields: int = 100,
+) -> ReceivedForm:
+    """Read a ``multipart/form-data`` body, writing file fields straight into ``folder`` with their size and
+    MD5, so no upload lands in the system's temporary folder and memory stays at one chunk.
+
+    A part is a file when it has a ``filename`` or is named in ``file_fields`` (clients differ on whether
+    they name the file). A repeated field keeps its last value. Raises :class:`FormError` when the body is
+    not multipart, is malformed, or exceeds ``max_bytes``; no file is left behind then.
+    """
+    kind, options = parse_options_header(content_type)
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise FormError(f"not multipart/form-data with a boundary: {content_type or 'no Content-Type'}")
+    form = ReceivedForm()
+    sinks: list[_FileSink] = []
+    state: dict[str, Any] = {"headers": {}, "name": b"", "value": b"", "ended": False}
+
+    def on_part_begin() -> None:
+        state.update(headers={}, sink=None, text=bytearray())
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        state["name"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        state["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["name"].lower()] = state["value"]
+        state.update(name=b"", value=b"")
+
+    def on_headers_finished() -> None:
+        _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
+        if b"name" not in disposition:
+            raise FormError("a part has no name in its Content-Disposition")
+        name = disposition[b"name"].decode("utf-8", "replace")
+        filename = disposition.get(b"filename")
+        state["field"] = name
+        state["filename"] = filename.decode("utf-8", "replace") if filename is not None else None
+        if filename is not None or name in file_fields:
+            state["sink"] = _FileSink(folder)
+            sinks.append(state["sink"])
+        elif len(form.fields) >= max_fields:
+            raise FormError(f"more than {max_fields} fields")
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        if state["sink"] is not None:
+            state["sink"].write(data[start:end])
+        else:
+            state["text"] += data[start:end]
+            if len(state["text"]) > _MAX_TEXT_FIELD:
+                raise FormError(f"field {state['field']!r} is over {_MAX_TEXT_FIELD} bytes")
+
+    def on_part_end() -> None:
+        sink: _FileSink | None = state["sink"]
+        if sink is None:
+            form.fields[state["field"]] = bytes(state["text"]).decode("utf-8", "replace")
+            return
+        sink.handle.close()
+        if (earlier := form.files.get(state["field"])) is not None:
+            earlier.path.unlink(missing_ok=True)
+        content_type = state["headers"].get(b"content-type", b"").decode("latin-1")
+        form.files[state["field"]] = ReceivedFile(
+            sink.path, sink.size, sink.digest.hexdigest(), state["filename"], content_type
+        )
+
+    def on_end() -> None:
+        state["ended"] = True
+
+    callbacks = {
+        "on_end": on_end,
+        "on_part_begin": on_part_begin,
+        "on_part_data": on_part_data,
+        "on_part_end": on_part_end,
+        "on_header_field": on_header_field,
+        "on_header_value": on_header_value,
+        "on_header_end": on_header_end,
+        "on_headers_finished": on_headers_finished,
+    }
+    received = 0
+    try:
+        parser = MultipartParser(options[b"boundary"], callbacks)  # type: ignore[arg-type]
+        async for chunk in stream:
+            received += len(chunk)
+            if received > max_bytes:
+                raise FormError(f"the body is over {max_bytes} bytes", too_large=True)
+            parser.write(chunk)
+        parser.finalize()
+        if not state["ended"]:
+            raise FormError("the body ends before the closing boundary")
+    except Exception as exc:
+        for sink in sinks:
+            sink.handle.close()
+            sink.path.unlink(missing_ok=True)
+        if isinstance(exc, FormError):
+            raise
+        raise FormError(f"unreadable multipart body: {exc}") from None
+    return form
+
+
 @dataclass
 class QueuedFault:
     """A fault queued through ``POST /_sandbox/<name>/faults`` (or drawn by the dice) for one API or
@@ -94,6 +250,7 @@ class EmulatorBackend:
         self.dice = FaultDice(config.fault_rate, config.fault_seed, slow_seconds=config.slow_seconds)
         self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
         self.request_counts: Counter[str] = Counter()
+        self._rate_window: dict[str, tuple[int, int]] = {}
 
     def close(self) -> None:
         if self._own_data_dir:
@@ -133,6 +290,18 @@ class EmulatorBackend:
         return cleared
 
     # ---------------------------------------------------------------- requests
+
+    def over_rate(self, name: str, per_second: int) -> bool:
+        """Count one call of ``name`` in this clock second: True once more than ``per_second`` arrived
+        (``per_second`` 0 or less: no limit)."""
+        if per_second <= 0:
+            return False
+        second = int(self.clock())
+        with self._lock:
+            window, count = self._rate_window.get(name, (second, 0))
+            count = count + 1 if window == second else 1
+            self._rate_window[name] = (second, count)
+        return count > per_second
 
     def record_request(self, name: str, started: float, **fields: Any) -> None:
         """Keep one request (secrets already masked by the caller) and count it under ``name``."""

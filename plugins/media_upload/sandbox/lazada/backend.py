@@ -232,7 +232,6 @@ class LazadaBackend(EmulatorBackend):
         self.videos: dict[str, Video] = {}
         self.products: dict[int, Product] = {}
         self.images: dict[str, dict[str, Any]] = {}
-        self._rate_window: dict[str, tuple[int, int]] = {}
         self.push: PushSender | None = None
         if self.config.push_url:
             settings = PushSettings(
@@ -303,14 +302,7 @@ class LazadaBackend(EmulatorBackend):
                 raise illegal_access_token()
 
     def _check_rate(self, api: str) -> None:
-        if self.config.rate_limit <= 0:
-            return
-        second = int(self.clock())
-        with self._lock:
-            window, count = self._rate_window.get(api, (second, 0))
-            count = count + 1 if window == second else 1
-            self._rate_window[api] = (second, count)
-        if count > self.config.rate_limit:
+        if self.over_rate(api, self.config.rate_limit):
             raise api_call_limit()
 
     def _random_fault(self, api: str) -> QueuedFault | None:
