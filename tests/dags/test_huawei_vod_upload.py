@@ -112,11 +112,15 @@ def test_sixty_megabytes_in_eight_mib_parts(dagbag, sandbox, sample_video):
     path = sample_video(60_000_000, seed=60)
     dag_run = run(dagbag, path, part_size=8 * MiB)
     assert dag_run.state == DagRunState.SUCCESS
-    assert chunk_states(dag_run) == [
+    asset_id = final_xcom(dag_run)["asset_id"]
+    states = chunk_states(dag_run)
+    suffix = f" · confirmed asset {asset_id}"  # on the chunk that delivered the last part, whichever it was
+    assert sum(label.endswith(suffix) for _, label in states) == 1
+    assert [(state, label.removesuffix(suffix)) for state, label in states] == [
         (TaskInstanceState.SUCCESS, "chunk 1/2 · parts 1–4 · 34 MB"),
         (TaskInstanceState.SUCCESS, "chunk 2/2 · parts 5–8 · 26 MB"),
     ]
-    stored = sandbox.backend.snapshot()["assets"][final_xcom(dag_run)["asset_id"]]["object"]
+    stored = sandbox.backend.snapshot()["assets"][asset_id]["object"]
     assert (stored["size"], stored["md5"]) == (60_000_000, md5_of(path))
     counts = sandbox.backend.request_counts
     assert (counts["CreateAsset"], counts["UploadPart"], counts["CompleteMultipartUpload"]) == (1, 8, 1)
@@ -127,7 +131,10 @@ def test_part_size_zero_means_equal_parts_under_twenty_megabytes(dagbag, sandbox
     path = sample_video(21_000_000, seed=22)
     dag_run = run(dagbag, path, part_size=0)
     assert dag_run.state == DagRunState.SUCCESS
-    assert chunk_states(dag_run) == [(TaskInstanceState.SUCCESS, "chunk 1/1 · parts 1–8 · 21 MB")]
+    asset_id = final_xcom(dag_run)["asset_id"]
+    assert chunk_states(dag_run) == [
+        (TaskInstanceState.SUCCESS, f"chunk 1/1 · parts 1–8 · 21 MB · confirmed asset {asset_id}")
+    ]
     (upload,) = sandbox.backend.snapshot()["uploads"].values()
     sizes = [part["size"] for part in upload["parts"].values()]
     assert len(sizes) == 8 and max(sizes) - min(sizes) <= 1 and max(sizes) < 20 * MiB

@@ -54,8 +54,12 @@ def test_uploads_audits_and_attaches(dagbag, sandbox, run_output):
 
     tasks = states(dag_run)
     chunks = {key: value for key, value in tasks.items() if key[0] == "lazada_video.upload_chunk"}
-    assert chunks == {
-        ("lazada_video.upload_chunk", 0): (TaskInstanceState.SUCCESS, "chunk 1/1 · blocks 1–3 · 598 KB")
+    video_id = ledger_row(product).video_id
+    assert chunks == {  # the chunk committed the video as its last block went up, and its label says so
+        ("lazada_video.upload_chunk", 0): (
+            TaskInstanceState.SUCCESS,
+            f"chunk 1/1 · blocks 1–3 · 598 KB · committed video {video_id}",
+        )
     }
     assert tasks[("lazada_video.record_audit", -1)][0] == TaskInstanceState.SKIPPED  # the audit passed
     assert all(
@@ -85,13 +89,14 @@ def test_chunks_and_blocks_in_flight_shape_the_mapped_tasks(dagbag, sandbox):
     )
     assert dag_run.state == DagRunState.SUCCESS
     tasks = states(dag_run)
-    assert [tasks[("lazada_video.upload_chunk", i)] for i in range(3)] == [
-        (TaskInstanceState.SUCCESS, "chunk 1/3 · block 1 · 200 KB"),
-        (TaskInstanceState.SUCCESS, "chunk 2/3 · block 2 · 200 KB"),
-        (TaskInstanceState.SUCCESS, "chunk 3/3 · block 3 · 198 KB"),
-    ]
     snapshot = sandbox.backend.snapshot()
     video_id = snapshot["products"][product["item_id"]]["attributes"]["video"]
+    labels = [tasks[("lazada_video.upload_chunk", i)] for i in range(3)]
+    expected = ["chunk 1/3 · block 1 · 200 KB", "chunk 2/3 · block 2 · 200 KB", "chunk 3/3 · block 3 · 198 KB"]
+    # The chunk that delivered the last block (whichever ran last) committed, and says so.
+    committed = [label for _, label in labels if label.endswith(f" · committed video {video_id}")]
+    assert len(committed) == 1 and all(state == TaskInstanceState.SUCCESS for state, _ in labels)
+    assert [label.removesuffix(f" · committed video {video_id}") for _, label in labels] == expected
     assert snapshot["videos"][video_id]["md5"] == hashlib.md5(SAMPLE.read_bytes()).hexdigest()
     assert snapshot["request_counts"]["/media/video/block/upload"] == 3
     assert snapshot["request_counts"]["/media/video/block/commit"] == 1  # only the chunk with the last block

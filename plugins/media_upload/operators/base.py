@@ -1,17 +1,94 @@
-"""What every upload operator shares."""
+"""What every platform's operators share: one base that builds the hook, the ledger and the steps, the
+chunk upload every platform maps, and the small checks of task arguments."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
+
 if TYPE_CHECKING:
-    from media_upload.steps.common import ChunkResult
+    from airflow.sdk import Context
+
+    from media_upload.steps.common import ChunkResult, PlatformSteps
 
 
-#: How a mapped chunk task is labelled in the UI: ``chunk 2/4 · blocks 9–16 · 24 MB``.
+#: How a mapped chunk task is labelled in the UI: ``chunk 2/4 · blocks 9–16 · 24 MB``, with ``· committed``
+#: and the video once the chunk that delivered an upload's last block has committed it (the label is
+#: rendered after the task ran).
 CHUNK_LABEL = "{{ task.chunk['label'] }}"
+
+
+class PlatformOperator(BaseOperator):
+    """The base of every platform's operators: the connection, the account's name in the ledger and the
+    ledger's connection; the hook, the ledger and the upload steps are built lazily, at execute time, once
+    per task. A platform's base sets :attr:`steps_path` and :attr:`conn_attr` (its connection argument).
+
+    :param account: names the seller (or project) in the upload ledger; defaults to the connection id.
+    :param ledger_conn_id: the SQL connection of the upload ledger.
+    """
+
+    #: ``module.Class`` of the platform's :class:`~media_upload.steps.common.PlatformSteps`.
+    steps_path: str
+    #: The attribute holding the platform connection's id (``lazada_conn_id``...).
+    conn_attr: str
+
+    def __init__(
+        self, *, account: str | None = None, ledger_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.account = account
+        self.ledger_conn_id = ledger_conn_id
+
+    @property
+    def conn_id(self) -> str:
+        return str(getattr(self, self.conn_attr))
+
+    @property
+    def seller(self) -> str:
+        return self.account or self.conn_id
+
+    @cached_property
+    def steps_class(self) -> type[PlatformSteps]:
+        from media_upload.platforms import load
+
+        found: type[PlatformSteps] = load(self.steps_path)
+        return found
+
+    @cached_property
+    def hook(self) -> Any:
+        return self.steps_class.make_hook(self.conn_id)
+
+    @cached_property
+    def ledger(self) -> UploadLedger:
+        return UploadLedger(self.ledger_conn_id)
+
+    def steps(self, context: Context) -> Any:
+        from media_upload.steps.common import RunInfo
+
+        return self.steps_class(self.hook, self.ledger, RunInfo.of(context), self.log, self.seller)
+
+
+class UploadChunkMixin:
+    """A mapped chunk task: the chunk's blocks, several at once, then the finish (commit) of each upload
+    whose last block it delivered; its label then says so. Returns ``{upload_id: [{"partNumber", "eTag"}]}``.
+    """
+
+    chunk: Mapping[str, Any]
+
+    def upload_chunk(self, steps: Any, context: Context) -> dict[str, list[dict[str, Any]]]:
+        result = steps.send(self.chunk)
+        if result.videos:
+            ids = list(result.videos.values())
+            finished = f"{steps.video_noun} {ids[0]}" if len(ids) == 1 else f"{len(ids)} {steps.video_noun}s"
+            self.chunk = {**self.chunk, "label": f"{self.chunk['label']} · {steps.finish_verb} {finished}"}
+        raise_first_failure(result)
+        return result.parts
 
 
 def refuse(problem: Exception | str) -> AirflowFailException:

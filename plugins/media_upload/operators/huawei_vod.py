@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, XComArg
+from airflow.sdk import XComArg
 
 from media_upload.hooks import HUAWEI_VOD_CONN_ID
-from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
 from media_upload.operators.base import (
     CHUNK_LABEL,
+    PlatformOperator,
+    UploadChunkMixin,
     check_map_length,
     optional_int,
-    raise_first_failure,
     refuse,
 )
 from media_upload.protocols.huawei_vod import (
@@ -40,9 +39,8 @@ if TYPE_CHECKING:
     from media_upload.steps.huawei_vod import HuaweiVodSteps
 
 
-class HuaweiVodBaseOperator(BaseOperator):
-    """Holds the connection id, the project's name in the ledger and the ledger's connection; builds the
-    hook, the ledger and the upload steps lazily, at execute time.
+class HuaweiVodBaseOperator(PlatformOperator):
+    """The base of the Huawei VOD operators (see :class:`~media_upload.operators.base.PlatformOperator`).
 
     :param huawei_vod_conn_id: the ``huawei_vod`` connection. (templated)
     :param account: names the project in the upload ledger; defaults to the connection id.
@@ -51,37 +49,17 @@ class HuaweiVodBaseOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("huawei_vod_conn_id",)
     ui_color = "#e8eefc"
+    steps_path = "media_upload.steps.huawei_vod.HuaweiVodSteps"
+    conn_attr = "huawei_vod_conn_id"
+    hook: HuaweiVodHook
 
-    def __init__(
-        self,
-        *,
-        huawei_vod_conn_id: str = HUAWEI_VOD_CONN_ID,
-        account: str | None = None,
-        ledger_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, huawei_vod_conn_id: str = HUAWEI_VOD_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.huawei_vod_conn_id = huawei_vod_conn_id
-        self.account = account
-        self.ledger_conn_id = ledger_conn_id
-
-    @cached_property
-    def hook(self) -> HuaweiVodHook:
-        from media_upload.hooks.huawei_vod import HuaweiVodHook
-
-        return HuaweiVodHook(self.huawei_vod_conn_id)
-
-    @cached_property
-    def ledger(self) -> UploadLedger:
-        return UploadLedger(self.ledger_conn_id)
 
     def steps(self, context: Context) -> HuaweiVodSteps:
-        from media_upload.steps.common import RunInfo
-        from media_upload.steps.huawei_vod import HuaweiVodSteps
-
-        return HuaweiVodSteps(
-            self.hook, self.ledger, RunInfo.of(context), self.log, self.account or self.huawei_vod_conn_id
-        )
+        steps: HuaweiVodSteps = super().steps(context)
+        return steps
 
 
 def _check_text(name: str, value: str | None, max_bytes: int, required: bool) -> None:
@@ -222,9 +200,20 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
         )
         digests = source.digests("sha256", *(["md5"] if self.verify_md5 else []))
         video_md5 = base64.b64encode(digests["md5"].digest()).decode() if self.verify_md5 else None
+        asset = {
+            "title": self.title,
+            "video_name": info.name,
+            "video_type": video_type,
+            "auto_publish": auto_publish,
+            "description": self.description,
+            "category_id": category if category != -1 else None,
+            "tags": self.tags,
+            "template_group_name": self.template_group_name,
+            "video_md5": video_md5,
+        }
         job = UploadJob(
             platform=PLATFORM,
-            account=self.account or self.huawei_vod_conn_id,
+            account=self.seller,
             product=str(self.product or ""),
             content_sha256=digests["sha256"].hexdigest(),
             label=str(self.product or info.name),
@@ -239,21 +228,11 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
                 "content_type": content_type,
                 "video_md5": video_md5,
                 "ready_statuses": list(ready_statuses(auto_publish, bool(self.template_group_name))),
+                "asset": asset,
             },
         )
-        asset = {
-            "title": self.title,
-            "video_name": info.name,
-            "video_type": video_type,
-            "auto_publish": auto_publish,
-            "description": self.description,
-            "category_id": category if category != -1 else None,
-            "tags": self.tags,
-            "template_group_name": self.template_group_name,
-            "video_md5": video_md5,
-        }
         try:
-            job = self.steps(context).begin(job, asset)
+            job = self.steps(context).begin(job)
         except UploadStopped as exc:
             raise refuse(exc) from None
         context["ti"].xcom_push(key="job", value=job.as_xcom())
@@ -275,7 +254,7 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
         ]
 
 
-class HuaweiVodUploadChunkOperator(HuaweiVodBaseOperator):
+class HuaweiVodUploadChunkOperator(UploadChunkMixin, HuaweiVodBaseOperator):
     """One chunk's OBS parts, several at once, each with its MD5 signed into its own URL; mapped, one task
     per chunk. Parts OBS acknowledged before are not sent again; the chunk that delivers the last part
     also completes the upload and confirms the asset. Returns ``{upload_id: [{"partNumber", "eTag"}]}``;
@@ -290,9 +269,7 @@ class HuaweiVodUploadChunkOperator(HuaweiVodBaseOperator):
         self.chunk = chunk
 
     def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
-        result = self.steps(context).send(self.chunk)
-        raise_first_failure(result)
-        return result.parts
+        return self.upload_chunk(self.steps(context), context)
 
 
 class HuaweiVodConfirmUploadOperator(HuaweiVodBaseOperator):

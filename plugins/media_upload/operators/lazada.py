@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, XComArg
+from airflow.sdk import XComArg
 
 from media_upload.hooks import LAZADA_CONN_ID
-from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
 from media_upload.operators.base import (
     CHUNK_LABEL,
+    PlatformOperator,
+    UploadChunkMixin,
     check_map_length,
     optional_int,
-    raise_first_failure,
     refuse,
 )
 from media_upload.protocols.lazada import BLOCK_RULES, MAX_FILE_BYTES, check_video_metadata
@@ -34,9 +33,8 @@ if TYPE_CHECKING:
     from media_upload.steps.lazada import LazadaSteps
 
 
-class LazadaBaseOperator(BaseOperator):
-    """Holds the connection id, the seller's name in the ledger and the ledger's connection; builds the
-    hook, the ledger and the upload steps lazily, at execute time, once per task.
+class LazadaBaseOperator(PlatformOperator):
+    """The base of the Lazada operators (see :class:`~media_upload.operators.base.PlatformOperator`).
 
     :param lazada_conn_id: the ``lazada`` connection. (templated)
     :param account: names the seller in the upload ledger; defaults to the connection id.
@@ -45,39 +43,17 @@ class LazadaBaseOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("lazada_conn_id",)
     ui_color = "#fde8e0"
+    steps_path = "media_upload.steps.lazada.LazadaSteps"
+    conn_attr = "lazada_conn_id"
+    hook: LazadaHook
 
-    def __init__(
-        self,
-        *,
-        lazada_conn_id: str = LAZADA_CONN_ID,
-        account: str | None = None,
-        ledger_conn_id: str = DEFAULT_CONN_ID,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, lazada_conn_id: str = LAZADA_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.lazada_conn_id = lazada_conn_id
-        self.account = account
-        self.ledger_conn_id = ledger_conn_id
-
-    @cached_property
-    def hook(self) -> LazadaHook:
-        from media_upload.hooks.lazada import LazadaHook
-
-        return LazadaHook(self.lazada_conn_id)
-
-    @cached_property
-    def ledger(self) -> UploadLedger:
-        return UploadLedger(self.ledger_conn_id)
 
     def steps(self, context: Context) -> LazadaSteps:
-        from media_upload.steps.common import RunInfo
-        from media_upload.steps.lazada import LazadaSteps
-
-        return LazadaSteps(self.hook, self.ledger, RunInfo.of(context), self.log, self.seller)
-
-    @property
-    def seller(self) -> str:
-        return self.account or self.lazada_conn_id
+        steps: LazadaSteps = super().steps(context)
+        return steps
 
 
 class LazadaInitVideoUploadOperator(LazadaBaseOperator):
@@ -216,7 +192,7 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
         ]
 
 
-class LazadaUploadChunkOperator(LazadaBaseOperator):
+class LazadaUploadChunkOperator(UploadChunkMixin, LazadaBaseOperator):
     """UploadVideoBlock for one chunk's blocks, several at once; meant to be mapped, one task per chunk.
 
     Reads only each block's byte range, just before sending it, so memory
@@ -234,9 +210,7 @@ class LazadaUploadChunkOperator(LazadaBaseOperator):
         self.chunk = chunk
 
     def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
-        result = self.steps(context).send(self.chunk)
-        raise_first_failure(result)
-        return result.parts
+        return self.upload_chunk(self.steps(context), context)
 
 
 class LazadaCommitVideoOperator(LazadaBaseOperator):
@@ -362,10 +336,11 @@ class LazadaUpdateProductVideoOperator(LazadaBaseOperator):
             raise refuse("no video_id to attach; pass remove_video=True to remove the item's video")
         if not str(self.item_id).strip():
             raise refuse("no item_id: UpdateProduct needs the item to change")
-        result = self.hook.set_product_video(self.item_id, video_id, _id_list(self.sku_ids))
         if video_id:
-            self.steps(context).mark_attached(str(self.item_id), video_id)
-        return {key: value for key, value in result.items() if key != "changed"}
+            result = self.steps(context).attach_video(str(self.item_id), video_id, _id_list(self.sku_ids))
+        else:
+            result = self.hook.set_product_video(self.item_id, None, _id_list(self.sku_ids))
+        return {key: value for key, value in result.items() if key not in ("changed", "item_id")}
 
 
 class LazadaCreateProductOperator(LazadaBaseOperator):

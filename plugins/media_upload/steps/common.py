@@ -15,7 +15,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from media_upload.ledger import FAILED, HAS_VIDEO, PLANNED, UPLOADING, LedgerEntry, UploadLedger
+from media_upload.ledger import (
+    ATTACHED,
+    AUDITED,
+    COMMITTED,
+    FAILED,
+    HAS_VIDEO,
+    PLANNED,
+    REJECTED,
+    UPLOADING,
+    LedgerEntry,
+    UploadLedger,
+    now,
+)
+from media_upload.steps.rules import Action, Decision, decide
 from media_upload.transfer.engine import Ack, BlockTask, Progress, send_blocks
 from media_upload.transfer.plan import BlockPlan, Chunk, _mb
 from media_upload.transfer.source import Source, SourceError
@@ -202,7 +215,10 @@ class ProgressLog:
 
     def __call__(self, progress: Progress) -> None:
         eta = progress.eta()
-        acked = self.ledger.acked_bytes(self.jobs[0].platform, [job.upload_id or "" for job in self.jobs])
+        acked: dict[str, int] = {}
+        for platform in {job.platform for job in self.jobs}:
+            uploads = [job.upload_id or "" for job in self.jobs if job.platform == platform]
+            acked.update(self.ledger.acked_bytes(platform, uploads))
         self.logger.info(
             "%s: %s of %s (%.0f%%) · %s %.0f%% · %.1f MB/s · ETA %s",
             self.name,
@@ -251,14 +267,18 @@ def send_chunk(
         for number in segment.numbers
         if number + 1 in known[segment.job.upload_id or ""]
     )
-    platform = segments[0].job.platform
     report = ProgressLog(chunk["label"], [segment.job for segment in segments], ledger, logger)
 
     def acknowledge(acks: list[Ack]) -> None:
-        ledger.acknowledge(
-            platform,
-            [(ack.task.upload, ack.task.block.part_number, ack.tag, ack.task.block.length) for ack in acks],
-        )
+        for platform in {jobs[ack.task.upload].platform for ack in acks}:  # a catalog chunk may mix them
+            ledger.acknowledge(
+                platform,
+                [
+                    (ack.task.upload, ack.task.block.part_number, ack.tag, ack.task.block.length)
+                    for ack in acks
+                    if jobs[ack.task.upload].platform == platform
+                ],
+            )
 
     if reused_blocks:
         logger.info(
@@ -302,17 +322,35 @@ def send_chunk(
 
 
 class PlatformSteps:
-    """What both platforms' steps share: the ledger write that names the run, and a chunk's send followed
-    by the finish (commit, or complete and confirm) of each upload whose last block it delivered.
+    """One platform's upload steps on top of the ledger; what every platform shares lives here.
 
-    Subclasses give :meth:`send_block`, :meth:`finish` and the hook's error types.
+    :meth:`begin` applies the shared rules (:func:`media_upload.steps.rules.decide`) and hands the
+    platform's part to :meth:`start`, :meth:`resume`, :meth:`adopt` and :meth:`reconcile`;
+    :func:`send_and_finish` sends a chunk's blocks through :meth:`send_block` and finishes (commits) each
+    upload whose last block it delivered; :meth:`audited` records the platform's verdict; :meth:`attach`
+    puts the video on its product. A platform subclass gives those methods and the facts below.
     """
 
+    #: The ledger's name of the platform, and how messages name it.
     platform: str
+    title: str
     #: The hook's "no usable answer" error (the request may or may not have taken effect).
     transport_error: type[Exception]
     #: The hook's "the platform answered no" error.
     api_error: type[Exception]
+    #: What the platform calls a byte range in the labels: ``blocks`` or ``parts``.
+    unit = "blocks"
+    #: What a chunk's label says once it has finished an upload: ``committed video 123``...
+    finish_verb = "committed"
+    video_noun = "video"
+    #: ``module.Class`` of the platform's hook, built from a connection id.
+    hook_path: str
+
+    @classmethod
+    def make_hook(cls, conn_id: str) -> Any:
+        from media_upload.platforms import load
+
+        return load(cls.hook_path)(conn_id)
 
     def __init__(self, hook: Any, ledger: UploadLedger, run: RunInfo, logger: Any, account: str) -> None:
         self.hook = hook
@@ -324,10 +362,111 @@ class PlatformSteps:
     def _record(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
         return self.ledger.record(entry, dag_id=self.run.dag_id, run_id=self.run.run_id, **changes)
 
+    def record(self, job: UploadJob, **changes: Any) -> LedgerEntry:
+        return self._record(job.entry(self.ledger), **changes)
+
+    # -------------------------------------------------------------------- begin
+
+    def decision(self, job: UploadJob, *, upload_again: bool = False) -> Decision:
+        """What the shared rules say for ``job``, from its ledger row and the account's rows of its bytes."""
+        return decide(
+            self.ledger.get(*job.key),
+            self.ledger.with_content(self.platform, self.account, job.content_sha256),
+            product=job.product,
+            size=job.size,
+            upload_again=upload_again,
+        )
+
+    def begin(self, job: UploadJob, *, upload_again: bool = False) -> UploadJob:
+        """Start, resume, settle or skip the upload of ``job``. The returned job has an ``upload_id`` to send
+        blocks to, or a ``video_id`` when the platform already has this content for this product.
+
+        Raises :class:`UploadStopped` when the content was rejected before, or when what happened to an
+        earlier upload is unknown (a person must choose; ``upload_again`` is that choice).
+        """
+        decision = self.decision(job, upload_again=upload_again)
+        entry = job.entry(self.ledger)
+        if decision.action in (Action.ATTACHED, Action.HAS_VIDEO):
+            self.log.info(
+                "%s: %s already has %s %s for this content (%s)",
+                job.label,
+                self.title,
+                self.video_noun,
+                entry.video_id,
+                entry.state,
+            )
+            return self.adopt(job, entry)
+        if decision.action == Action.STOP:
+            raise UploadStopped(job, decision.state, decision.reason)
+        if decision.action == Action.RECONCILE:
+            return self.reconcile(self.resumed(job, entry))
+        if decision.action == Action.REUSE and decision.entry is not None:
+            twin = decision.entry
+            self._record(entry, state=COMMITTED, video_id=twin.video_id, reason=decision.reason)
+            self.log.info("%s %s", job.label, decision.reason)
+            return self.adopt(job, twin)
+        if decision.action == Action.RESUME and (resumed := self.resume(job, entry)) is not None:
+            return resumed
+        if entry.upload_id:
+            self.ledger.forget_blocks(self.platform, entry.upload_id)
+        return self.start(job, entry)
+
+    def start(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        """A new upload: the platform's init call(s), recorded as ``uploading`` with its upload id."""
+        raise NotImplementedError
+
+    def resume(self, job: UploadJob, entry: LedgerEntry) -> UploadJob | None:
+        """The job carrying the stopped upload of ``entry``, or None when the platform cannot resume it."""
+        resumed = self.resumed(job, entry)
+        self.log.info(
+            "%s: resuming upload %s, %d of %d %s already acknowledged",
+            job.label,
+            entry.upload_id,
+            len(self.ledger.acknowledged(self.platform, entry.upload_id or "")),
+            resumed.plan.count,
+            self.unit,
+        )
+        self._record(entry, reason=None)
+        return resumed
+
+    def resumed(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        """``job`` with what the ledger keeps of its upload: ids, and the block size it was cut with."""
+        return job.with_(
+            upload_id=entry.upload_id, video_id=entry.video_id, block_size=entry.block_size or job.block_size
+        )
+
+    def adopt(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        """``job`` with the video of ``entry`` (its own row, or another product's with the same bytes)."""
+        return job.with_(video_id=entry.video_id, upload_id=entry.upload_id)
+
+    def reconcile(self, job: UploadJob) -> UploadJob:
+        """Find out what a finish whose answer was lost did, and settle the row."""
+        raise NotImplementedError
+
+    def uploading(self, job: UploadJob, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
+        """Record a new upload of ``job``: everything that describes it, and when it started."""
+        return self._record(
+            entry,
+            state=UPLOADING,
+            reason=None,
+            source=job.source,
+            label=job.label,
+            title=job.title,
+            block_size=job.block_size,
+            block_count=job.plan.count,
+            upload_started_at=now(),
+            **changes,
+        )
+
+    # --------------------------------------------------------------------- send
+
     def send_block(self, job: UploadJob, task: BlockTask, data: bytes) -> str:
         raise NotImplementedError
 
     def finish(self, job: UploadJob, *, settle: bool = True) -> UploadJob | None:
+        """The commit (or complete and confirm) once per upload, claimed in the ledger first. With
+        ``settle=False`` (a chunk task right after the last block) nothing happens unless every block is
+        acknowledged, and a finish another task claimed is left to it: returns None then."""
         raise NotImplementedError
 
     def upload_gone(self, job: UploadJob, exc: BaseException) -> bool:
@@ -335,47 +474,85 @@ class PlatformSteps:
         return False
 
     def send(self, chunk: Mapping[str, Any]) -> ChunkResult:
-        """Every block of the chunk the platform has not acknowledged yet; then :meth:`finish` for each upload
-        whose last block came in, so no video waits for a separate task to start. A source that changed, or
-        an upload the platform no longer has, fails that job in the ledger; the next run starts it afresh.
-        """
-        done = {
-            s.job.upload_id or "" for s in segments_of(chunk) if s.job.entry(self.ledger).state in HAS_VIDEO
-        }
-        if done:  # a retried or cleared chunk task: the platform made these videos already
-            self.log.info(
-                "%s: %d upload(s) already done; nothing to send for them", chunk["label"], len(done)
-            )
-            segments = [s for s in chunk["segments"] if (s["job"].get("upload_id") or "") not in done]
-            chunk = {**chunk, "segments": segments}
-            if not segments:
-                return ChunkResult({}, {}, 0, 0, 0, 0.0)
-        result = send_chunk(chunk, self.ledger, self.send_block, self.log)
-        for job in {segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values():
-            upload = job.upload_id or ""
-            exc = result.failures.get(upload)
-            if exc is not None:
-                if isinstance(exc, SourceError) or self.upload_gone(job, exc):
-                    self.stopped(job, exc)
-                    self.ledger.forget_blocks(self.platform, upload)
-                continue
-            try:
-                finished = self.finish(job, settle=False)
-            except self.transport_error as lost:  # the settling task asks again once every chunk is done
-                self.log.warning("%s: still no answer (%s); the next step settles it", job.label, lost)
-                continue
-            except (self.api_error, UploadStopped) as refused:
-                result.failures[upload] = refused
-                continue
-            if finished is not None and finished.video_id:
-                result.videos[upload] = finished.video_id
-        return result
+        """:func:`send_and_finish` for a chunk of this platform's uploads."""
+        return send_and_finish(chunk, {self.platform: self}, self.log)
 
     def stopped(self, job: UploadJob, exc: BaseException) -> None:
         """Record why a job failed in this run, unless the ledger already knows something more precise."""
         entry = job.entry(self.ledger)
         if entry.state in (PLANNED, UPLOADING):
             self._record(entry, state=FAILED, reason=str(exc)[:1000])
+
+    # ------------------------------------------------------------ audit, attach
+
+    def verdict(self, job: UploadJob, state: str) -> str | None:
+        """``ready`` when the platform's state lets the video go on a product, ``failed`` when it never
+        will, None while it may still change."""
+        raise NotImplementedError
+
+    def audited(self, job: UploadJob, state: str) -> str | None:
+        """Record the platform's verdict on ``state`` (audited, or rejected with the state); returns it."""
+        verdict = self.verdict(job, state)
+        entry = job.entry(self.ledger)
+        if verdict == "ready" and entry.state not in (AUDITED, ATTACHED):
+            self._record(entry, state=AUDITED, reason=None)
+        elif verdict == "failed":
+            self._record(entry, state=REJECTED, reason=self.rejection(state), finished_at=now())
+        return verdict
+
+    def rejection(self, state: str) -> str:
+        """The reason a rejected row gives (the report and the view show it)."""
+        return f"{self.title} ended the video in {state}"
+
+    def attach(self, job: UploadJob) -> dict[str, Any] | None:
+        """Put the job's audited video on its product and record it; None for a platform without products."""
+        return None
+
+    def attached(self, job: UploadJob) -> None:
+        self._record(job.entry(self.ledger), state=ATTACHED, reason=None, finished_at=now())
+
+    def stopped_attaching(self, job: UploadJob, exc: BaseException) -> None:
+        """The product update failed: the row keeps its video (the next run attaches it), with the reason."""
+        self.record(job, reason=f"the product update failed: {exc}"[:1000])
+
+
+def send_and_finish(chunk: Mapping[str, Any], steps: Mapping[str, PlatformSteps], logger: Any) -> ChunkResult:
+    """Every block of the chunk the platforms have not acknowledged yet; then the finish (commit) of each
+    upload whose last block came in, so no video waits for a separate task to start its audit.
+
+    ``steps`` has each platform of the chunk (a catalog chunk may carry several). A source that changed,
+    or an upload the platform no longer has, fails that job in the ledger; the next run starts it afresh.
+    """
+    ledger = next(iter(steps.values())).ledger
+    done = {s.job.upload_id or "" for s in segments_of(chunk) if s.job.entry(ledger).state in HAS_VIDEO}
+    if done:  # a retried or cleared chunk task: the platform made these videos already
+        logger.info("%s: %d upload(s) already done; nothing to send for them", chunk["label"], len(done))
+        segments = [s for s in chunk["segments"] if (s["job"].get("upload_id") or "") not in done]
+        chunk = {**chunk, "segments": segments}
+        if not segments:
+            return ChunkResult({}, {}, 0, 0, 0, 0.0)
+    result = send_chunk(
+        chunk, ledger, lambda job, task, data: steps[job.platform].send_block(job, task, data), logger
+    )
+    for job in {segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values():
+        platform, upload = steps[job.platform], job.upload_id or ""
+        exc = result.failures.get(upload)
+        if exc is not None:
+            if isinstance(exc, SourceError) or platform.upload_gone(job, exc):
+                platform.stopped(job, exc)
+                ledger.forget_blocks(job.platform, upload)
+            continue
+        try:
+            finished = platform.finish(job, settle=False)
+        except platform.transport_error as lost:  # the settling task asks again once every chunk is done
+            logger.warning("%s: still no answer (%s); the settle step asks again", job.label, lost)
+            continue
+        except (platform.api_error, UploadStopped) as refused:
+            result.failures[upload] = refused
+            continue
+        if finished is not None and finished.video_id:
+            result.videos[upload] = finished.video_id
+    return result
 
 
 def _rss() -> int:

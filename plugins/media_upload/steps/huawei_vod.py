@@ -8,7 +8,7 @@ is the "video id" of the ledger, the OBS upload id its upload id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from media_upload.hooks.huawei_vod import (
@@ -30,7 +30,7 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
-from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES
+from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, AssetStatus
 from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
 
@@ -43,54 +43,22 @@ class HuaweiVodSteps(PlatformSteps):
     """The ledger-aware VOD upload steps for one project (``account``)."""
 
     platform = PLATFORM
+    title = "Huawei VOD"
+    unit = "parts"
+    finish_verb = "confirmed"
+    video_noun = "asset"
+    hook_path = "media_upload.hooks.huawei_vod.HuaweiVodHook"
     transport_error = HuaweiVodTransportError
     api_error = HuaweiVodApiError
     hook: HuaweiVodHook
 
     # -------------------------------------------------------------------- begin
 
-    def begin(self, job: UploadJob, asset: Mapping[str, Any]) -> UploadJob:
-        """Create the asset and start its upload, or resume or reuse what the ledger knows.
-
-        ``asset`` holds CreateAsset's fields (``title``, ``video_name``, ``video_type``, ``auto_publish``...).
-        Returns the job with ``video_id`` (the asset id) and, for a multipart upload, ``upload_id``; its
-        ``details["confirmed"]`` is true when VOD already has the whole video.
-        """
-        entry = job.entry(self.ledger)
-        if entry.state in HAS_VIDEO and entry.video_id:
-            self.log.info(
-                "%s: VOD already has asset %s for this content (%s)", job.label, entry.video_id, entry.state
-            )
-            return self._from_entry(job, entry, confirmed=True)
-        if entry.state == REJECTED:
-            raise UploadStopped(
-                job, REJECTED, f"this content failed before ({entry.reason}); change the video"
-            )
-        if entry.state == NEEDS_ATTENTION:
-            raise UploadStopped(job, NEEDS_ATTENTION, entry.reason or "an earlier upload needs attention")
-        if entry.state == COMMIT_UNKNOWN and entry.video_id:
-            return self.reconcile(self._from_entry(job, entry))
-        if entry.state == UPLOADING and entry.video_id and entry.file_size == job.size:
-            status = str(self.hook.show_asset_meta(entry.video_id).get("status"))
-            if status == "CREATING":
-                resumed = self._from_entry(job, entry)
-                if resumed.details.get("mode") == "single":
-                    # The single PUT's signed URL was a credential and was not kept, and VOD signs only
-                    # multipart requests afterwards: the same object goes up as a one-part upload instead.
-                    resumed = resumed.with_(details={**resumed.details, "mode": "multipart"})
-                    entry = self._record(entry, details={**entry.details, "mode": "multipart"})
-                if not resumed.upload_id:
-                    resumed = self._initiate(resumed, entry)
-                self.log.info(
-                    "%s: resuming asset %s (%d of %d part(s) acknowledged)",
-                    job.label,
-                    entry.video_id,
-                    len(self.ledger.acknowledged(PLATFORM, resumed.upload_id or "")),
-                    resumed.plan.count,
-                )
-                return resumed
-            self.log.info("%s: asset %s is %s; starting a new one", job.label, entry.video_id, status)
-        created = self.hook.create_asset(**asset)
+    def start(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        """CreateAsset with the fields in ``job.details["asset"]`` (``title``, ``video_name``, ``video_type``,
+        ``auto_publish``...), then the single PUT or the OBS initiate. The asset id is the job's
+        ``video_id``; ``details["confirmed"]`` becomes true once VOD has the whole video."""
+        created = self.hook.create_asset(**job.details["asset"])
         target = created["target"]
         job = job.with_(
             video_id=str(created["asset_id"]),
@@ -98,18 +66,11 @@ class HuaweiVodSteps(PlatformSteps):
             object_key=target["object"],
             upload_id=None,
         )
-        entry = self._record(
+        entry = self.uploading(
+            job,
             entry,
-            state=UPLOADING,
             video_id=job.video_id,
             upload_id=None,
-            reason=None,
-            source=job.source,
-            label=job.label,
-            title=job.title,
-            block_size=job.block_size,
-            block_count=job.plan.count,
-            upload_started_at=now(),
             details={**job.details, "bucket": job.bucket, "object_key": job.object_key},
         )
         self.log.info("%s: CreateAsset gave asset %s (object %s)", job.label, job.video_id, job.object_key)
@@ -118,16 +79,42 @@ class HuaweiVodSteps(PlatformSteps):
             return job
         return self._initiate(job, entry)
 
-    def _from_entry(self, job: UploadJob, entry: LedgerEntry, confirmed: bool = False) -> UploadJob:
-        details = {**job.details, **entry.details, "confirmed": confirmed}
-        return job.with_(
-            video_id=entry.video_id,
-            upload_id=entry.upload_id,
-            block_size=entry.block_size or job.block_size,
-            bucket=details.get("bucket"),
-            object_key=details.get("object_key"),
-            details=details,
+    def resume(self, job: UploadJob, entry: LedgerEntry) -> UploadJob | None:
+        """The asset's upload, when VOD still waits for it (``CREATING``); None starts a new asset."""
+        if not entry.video_id:
+            return None
+        status = str(self.hook.show_asset_meta(entry.video_id).get("status"))
+        if status != "CREATING":
+            self.log.info("%s: asset %s is %s; starting a new one", job.label, entry.video_id, status)
+            return None
+        resumed = self.resumed(job, entry)
+        if resumed.details.get("mode") == "single":
+            # The single PUT's signed URL was a credential and was not kept, and VOD signs only multipart
+            # requests afterwards: the same object goes up as a one-part upload instead.
+            resumed = resumed.with_(details={**resumed.details, "mode": "multipart"})
+            entry = self._record(entry, details={**entry.details, "mode": "multipart"})
+        if not resumed.upload_id:
+            resumed = self._initiate(resumed, entry)
+        self.log.info(
+            "%s: resuming asset %s (%d of %d part(s) acknowledged)",
+            job.label,
+            entry.video_id,
+            len(self.ledger.acknowledged(PLATFORM, resumed.upload_id or "")),
+            resumed.plan.count,
         )
+        return resumed
+
+    def resumed(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        details = {**job.details, **entry.details}
+        return (
+            super()
+            .resumed(job, entry)
+            .with_(bucket=details.get("bucket"), object_key=details.get("object_key"), details=details)
+        )
+
+    def adopt(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
+        adopted = self.resumed(job, entry)
+        return adopted.with_(details={**adopted.details, "confirmed": True})
 
     def _initiate(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
         upload_id = self.hook.initiate_multipart_upload(
@@ -279,6 +266,17 @@ class HuaweiVodSteps(PlatformSteps):
             if exc.code != "VOD.10126":
                 raise
         return self._confirmed(entry, job)
+
+    # -------------------------------------------------------------------- ready
+
+    def verdict(self, job: UploadJob, state: str) -> str | None:
+        """Ready in one of the job's ``ready_statuses`` (by default ``PUBLISHED``), failed in a failed one."""
+        if state in (job.details.get("ready_statuses") or (AssetStatus.PUBLISHED,)):
+            return "ready"
+        return "failed" if state in FAILED_ASSET_STATUSES else None
+
+    def rejection(self, state: str) -> str:
+        return f"VOD reports the asset as {state}"
 
     # ------------------------------------------------------------------- cleanup
 

@@ -14,18 +14,17 @@ from typing import Any
 from media_upload.hooks.lazada import TRANSIENT_CODES, LazadaApiError, LazadaHook, LazadaTransportError
 from media_upload.ledger import (
     ATTACHED,
-    AUDITED,
     COMMIT_UNKNOWN,
     COMMITTED,
     FAILED,
     HAS_VIDEO,
     NEEDS_ATTENTION,
     PLANNED,
-    REJECTED,
     UPLOADING,
     LedgerEntry,
     now,
 )
+from media_upload.protocols.lazada import FAILED_VIDEO_STATES, VideoState
 from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
 
@@ -40,97 +39,24 @@ class LazadaSteps(PlatformSteps):
     """The ledger-aware Lazada upload steps for one account."""
 
     platform = PLATFORM
+    title = "Lazada"
+    hook_path = "media_upload.hooks.lazada.LazadaHook"
     transport_error = LazadaTransportError
     api_error = LazadaApiError
     hook: LazadaHook
 
     # -------------------------------------------------------------------- begin
 
-    def begin(self, job: UploadJob) -> UploadJob:
-        """Start, resume or skip the upload of ``job``; the returned job has an ``upload_id`` to send
-        blocks to, or a ``video_id`` when Lazada already has this content for this product.
-
-        Raises :class:`UploadStopped` when the ledger says the content was rejected, or that what
-        happened to an earlier upload is unknown (a person must choose).
-        """
-        entry = job.entry(self.ledger)
-        if entry.state in HAS_VIDEO and entry.video_id:
-            self.log.info(
-                "%s: Lazada already has video %s for this content (%s)",
-                job.label,
-                entry.video_id,
-                entry.state,
-            )
-            return job.with_(video_id=entry.video_id, upload_id=entry.upload_id)
-        refused = entry if entry.state == REJECTED else self._rejected_content(job)
-        if refused is not None:
-            raise UploadStopped(
-                job,
-                REJECTED,
-                f"this content was rejected before, for {refused.label or refused.product} ({refused.reason}); "
-                "change the video",
-            )
-        if entry.state == NEEDS_ATTENTION:
-            raise UploadStopped(job, NEEDS_ATTENTION, entry.reason or "an earlier upload needs attention")
-        if entry.state == COMMIT_UNKNOWN and entry.upload_id:
-            return self.reconcile(
-                job.with_(upload_id=entry.upload_id, block_size=entry.block_size or job.block_size)
-            )
-        twin = self._video_for_same_content(job)
-        if twin is not None:
-            self._record(
-                entry,
-                state=COMMITTED,
-                video_id=twin.video_id,
-                reason=f"reuses the video uploaded for {twin.label or twin.product}",
-            )
-            self.log.info(
-                "%s reuses video %s, uploaded for %s", job.label, twin.video_id, twin.label or twin.product
-            )
-            return job.with_(video_id=twin.video_id)
-        if entry.state == UPLOADING and entry.upload_id and entry.file_size == job.size:
-            resumed = job.with_(upload_id=entry.upload_id, block_size=entry.block_size or job.block_size)
-            acked = len(self.ledger.acknowledged(PLATFORM, entry.upload_id))
-            self.log.info(
-                "%s: resuming upload %s, %d of %d block(s) already acknowledged",
-                job.label,
-                entry.upload_id,
-                acked,
-                resumed.plan.count,
-            )
-            self._record(entry, reason=None)
-            return resumed
+    def start(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
         upload_id = self.hook.init_create_video(job.name, job.size)
-        if entry.upload_id:
-            self.ledger.forget_blocks(PLATFORM, entry.upload_id)
-        self._record(
-            entry,
-            state=UPLOADING,
-            upload_id=upload_id,
-            video_id=None,
-            reason=None,
-            source=job.source,
-            label=job.label,
-            title=job.title,
-            block_size=job.block_size,
-            block_count=job.plan.count,
-            upload_started_at=now(),
-        )
+        self.uploading(job, entry, upload_id=upload_id, video_id=None)
         self.log.info(
             "%s: InitCreateVideo gave upload id %s (%d block(s))", job.label, upload_id, job.plan.count
         )
         return job.with_(upload_id=upload_id)
 
-    def _rejected_content(self, job: UploadJob) -> LedgerEntry | None:
-        """A rejection of the same bytes for any product of the account: the audit judges the video."""
-        rows = self.ledger.with_content(PLATFORM, job.account, job.content_sha256)
-        return next((row for row in rows if row.state == REJECTED), None)
-
-    def _video_for_same_content(self, job: UploadJob) -> LedgerEntry | None:
-        for other in self.ledger.with_content(PLATFORM, job.account, job.content_sha256):
-            if other.product != job.product and other.video_id and other.state in HAS_VIDEO:
-                return other
-        return None
+    def resume(self, job: UploadJob, entry: LedgerEntry) -> UploadJob | None:
+        return super().resume(job, entry) if entry.upload_id else None
 
     # --------------------------------------------------------------------- send
 
@@ -266,14 +192,13 @@ class LazadaSteps(PlatformSteps):
 
     # ------------------------------------------------------------- audit, attach
 
-    def audited(self, job: UploadJob, state: str) -> None:
-        """Record the audit's end: ``AUDIT_SUCCESS`` makes the row audited, anything else rejected."""
-        entry = job.entry(self.ledger)
-        if state == "AUDIT_SUCCESS":
-            if entry.state != ATTACHED:
-                self._record(entry, state=AUDITED, reason=None)
-        else:
-            self._record(entry, state=REJECTED, reason=f"Lazada's audit ended in {state}", finished_at=now())
+    def verdict(self, job: UploadJob, state: str) -> str | None:
+        if state == VideoState.AUDIT_SUCCESS:
+            return "ready"
+        return "failed" if state in FAILED_VIDEO_STATES else None
+
+    def rejection(self, state: str) -> str:
+        return f"Lazada's audit ended in {state}"
 
     def attach(self, job: UploadJob) -> dict[str, Any]:
         """UpdateProduct with the job's video on its item (found by SellerSku when no item id is given)."""
@@ -284,26 +209,22 @@ class LazadaSteps(PlatformSteps):
             sku_ids = [
                 str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == job.seller_sku
             ]
-        result = self.hook.set_product_video(item_id, job.video_id, sku_ids)
-        self._record(job.entry(self.ledger), state=ATTACHED, reason=None, finished_at=now())
-        return {**result, "item_id": str(item_id)}
+        result = self.attach_video(str(item_id), job.video_id or "", sku_ids)
+        self.attached(job)
+        return result
 
-    def record(self, job: UploadJob, **changes: Any) -> LedgerEntry:
-        return self._record(job.entry(self.ledger), **changes)
+    def attach_video(self, item_id: str, video_id: str, sku_ids: Sequence[str]) -> dict[str, Any]:
+        """UpdateProduct putting ``video_id`` on ``item_id`` (its SKUs ``sku_ids``, or all); the ledger rows
+        of this video for this item become attached. The one way a Lazada video goes on a product."""
+        result = self.hook.set_product_video(item_id, video_id, list(sku_ids))
+        for entry in self.ledger.with_video(PLATFORM, self.account, video_id):
+            if entry.product in (f"item:{item_id}", "") and entry.state != ATTACHED:
+                self._record(entry, state=ATTACHED, reason=None, finished_at=now())
+        return {**result, "item_id": str(item_id)}
 
     def record_reuse(self, job: UploadJob, of: str) -> None:
         """The job's product gets the video already made from the same bytes for ``of``: no upload."""
         self.record(job, state=COMMITTED, video_id=job.video_id, reason=f"reuses the video uploaded for {of}")
-
-    def stopped_attaching(self, job: UploadJob, exc: BaseException) -> None:
-        """UpdateProduct failed: the row keeps its video (the next run attaches it), with the reason."""
-        self.record(job, reason=f"UpdateProduct failed: {exc}"[:1000])
-
-    def mark_attached(self, item_id: str, video_id: str) -> None:
-        """After an UpdateProduct made elsewhere: the ledger rows of this video for this item are attached."""
-        for entry in self.ledger.with_video(PLATFORM, self.account, video_id):
-            if entry.product in (f"item:{item_id}", "") and entry.state != ATTACHED:
-                self._record(entry, state=ATTACHED, reason=None, finished_at=now())
 
 
 def _committed_video(exc: LazadaApiError) -> str | None:
