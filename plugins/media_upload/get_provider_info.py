@@ -6,14 +6,22 @@ from typing import Any
 
 _SECRET = {"type": ["string", "null"], "format": "password"}
 LAZADA = "Lazada Open Platform"
-EXAMPLE_DAGS = ("lazada_product_video", "huawei_vod_upload", "lazada_catalog_videos", "lazada_product_sync")
+EXAMPLE_DAGS = (
+    "lazada_product_video",
+    "huawei_vod_upload",
+    "shopee_product_video",
+    "lazada_catalog_videos",
+    "lazada_product_sync",
+)
 HUAWEI_VOD = "Huawei Cloud VOD"
+SHOPEE = "Shopee Open Platform"
 
 
 def _modules(kind: str) -> list[dict[str, Any]]:
     return [
         {"integration-name": LAZADA, "python-modules": [f"media_upload.{kind}.lazada"]},
         {"integration-name": HUAWEI_VOD, "python-modules": [f"media_upload.{kind}.huawei_vod"]},
+        {"integration-name": SHOPEE, "python-modules": [f"media_upload.{kind}.shopee"]},
     ]
 
 
@@ -21,8 +29,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-media-upload",
         "name": "Media Upload",
-        "description": "Uploads product videos in blocks to Lazada Media Center and Huawei Cloud VOD, waits "
-        "(deferred) for audit or transcode, and attaches the video to products.",
+        "description": "Uploads product videos in blocks to Lazada Media Center, Shopee and Huawei Cloud VOD, "
+        "waits (deferred) for audit or transcode, and attaches the video to products.",
         "integrations": [
             {
                 "integration-name": LAZADA,
@@ -32,6 +40,11 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": HUAWEI_VOD,
                 "external-doc-url": "https://support.huaweicloud.com/intl/en-us/api-vod/vod_04_0216.html",
+                "tags": ["service"],
+            },
+            {
+                "integration-name": SHOPEE,
+                "external-doc-url": "https://open.shopee.com/documents/v2/v2.media_space.init_video_upload?module=91&type=1",
                 "tags": ["service"],
             },
         ],
@@ -141,6 +154,45 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Region",
                         "description": "For example cn-north-4; builds the endpoint when Host is empty.",
                         "schema": {"type": ["string", "null"]},
+                    },
+                },
+            },
+            {
+                "connection-type": "shopee",
+                "hook-class-name": "media_upload.hooks.shopee.ShopeeHook",
+                "hook-name": SHOPEE,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port"],
+                    "relabeling": {
+                        "host": "API host or key",
+                        "login": "Partner ID",
+                        "password": "Partner key",
+                    },
+                    "placeholders": {
+                        "host": "https://partner.shopeemobile.com, or a key: global, cn, br, sandbox",
+                        "login": "2001887",
+                    },
+                },
+                "conn-fields": {
+                    "access_token": {
+                        "label": "Access token",
+                        "description": "The shop's access token from /auth/token/get (valid 4 hours; renewed here).",
+                        "schema": _SECRET,
+                    },
+                    "refresh_token": {
+                        "label": "Refresh token",
+                        "description": "Renews the access token; Shopee issues a new one with every renewal.",
+                        "schema": _SECRET,
+                    },
+                    "shop_id": {
+                        "label": "Shop ID",
+                        "description": "The authorized shop (shop calls are signed with it).",
+                        "schema": {"type": ["integer", "string", "null"]},
+                    },
+                    "part_size": {
+                        "label": "Part size (bytes)",
+                        "description": '4194304 (4 MiB, the default) or 4000000, as your gateway reads "4 MB".',
+                        "schema": {"type": ["integer", "null"], "enum": [4194304, 4000000, None]},
                     },
                 },
             },

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 STEPS = {
     "lazada": "media_upload.steps.lazada.LazadaSteps",
     "huawei_vod": "media_upload.steps.huawei_vod.HuaweiVodSteps",
+    "shopee": "media_upload.steps.shopee.ShopeeSteps",
 }
 
 

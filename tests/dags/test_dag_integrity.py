@@ -13,6 +13,7 @@ def test_no_import_errors(dagbag):
     assert {
         "lazada_product_video",
         "huawei_vod_upload",
+        "shopee_product_video",
         "lazada_catalog_videos",
         "lazada_product_sync",
     } <= set(dagbag.dags)
@@ -47,6 +48,25 @@ def test_lazada_product_video_shape(dagbag):
     assert record.trigger_rule == "one_failed"
     assert group + "wait_for_audit" in record.upstream_task_ids
     assert dag.get_task("attach_video").upstream_task_ids == {group + "wait_for_audit"}
+
+
+def test_shopee_product_video_shape(dagbag):
+    dag = dagbag.dags["shopee_product_video"]
+    assert dag.schedule is None and set(dag.params) >= {"video_path", "item_id", "chunks", "parts_in_flight"}
+    group = "shopee_video."
+    assert set(dag.task_ids) == {
+        *(
+            group + name
+            for name in ("init_upload", "upload_chunk", "complete", "wait_for_transcode", "clean_up")
+        ),
+        "attach_video",
+    }
+    chunks = dag.get_task(group + "upload_chunk")
+    assert chunks.is_mapped and chunks.map_index_template == CHUNK_LABEL
+    assert dag.get_task(group + "complete").trigger_rule == "none_failed"
+    assert dag.get_task(group + "wait_for_transcode").deferrable is True
+    assert dag.get_task(group + "clean_up").trigger_rule == "one_failed"
+    assert dag.get_task("attach_video").upstream_task_ids == {group + "wait_for_transcode"}
 
 
 def test_huawei_vod_upload_shape(dagbag):

@@ -92,7 +92,11 @@ def test_chunks_and_blocks_in_flight_shape_the_mapped_tasks(dagbag, sandbox):
     snapshot = sandbox.backend.snapshot()
     video_id = snapshot["products"][product["item_id"]]["attributes"]["video"]
     labels = [tasks[("lazada_video.upload_chunk", i)] for i in range(3)]
-    expected = ["chunk 1/3 · block 1 · 200 KB", "chunk 2/3 · block 2 · 200 KB", "chunk 3/3 · block 3 · 198 KB"]
+    expected = [
+        "chunk 1/3 · block 1 · 200 KB",
+        "chunk 2/3 · block 2 · 200 KB",
+        "chunk 3/3 · block 3 · 198 KB",
+    ]
     # The chunk that delivered the last block (whichever ran last) committed, and says so.
     committed = [label for _, label in labels if label.endswith(f" · committed video {video_id}")]
     assert len(committed) == 1 and all(state == TaskInstanceState.SUCCESS for state, _ in labels)

@@ -13,9 +13,7 @@ the access token on every request. This hook follows its shape instead (one sess
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,6 +28,7 @@ from airflow.sdk.log import mask_secret
 
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.hooks.base import PlatformHook
+from media_upload.hooks.multipart import FilePart, MultipartBody
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.ledger import DEFAULT_CONN_ID as LEDGER_CONN_ID
 from media_upload.masking import mask_text
@@ -148,58 +147,6 @@ class LazadaTransportError(LazadaError):
         super().__init__(api, description)
         self.retryable = retryable
         self.sent = sent
-
-
-@dataclass(frozen=True)
-class FilePart:
-    """A multipart file parameter, never signed (the block of UploadVideoBlock, the image of UploadImage)."""
-
-    field: str
-    data: bytes
-    filename: str = "file"
-
-
-class MultipartBody(io.RawIOBase):
-    """A ``multipart/form-data`` body streamed from the form fields and the file's bytes as they are.
-
-    ``requests`` would build the whole body in memory, a second copy of every block in flight; this is read
-    by the socket in small pieces, so a block costs its own size once.
-    """
-
-    def __init__(self, fields: Mapping[str, str], file: FilePart) -> None:
-        super().__init__()
-        boundary = secrets.token_hex(16)
-        self.content_type = f"multipart/form-data; boundary={boundary}"
-        head = b"".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-            for name, value in fields.items()
-        )
-        head += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{file.field}"; filename="{file.filename}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        self._pieces = [
-            memoryview(head),
-            memoryview(file.data),
-            memoryview(f"\r\n--{boundary}--\r\n".encode()),
-        ]
-        self._length = sum(len(piece) for piece in self._pieces)
-
-    def __len__(self) -> int:
-        return self._length
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while self._pieces and not len(self._pieces[0]):
-            self._pieces.pop(0)
-        if not self._pieces:
-            return 0
-        size = min(len(buffer), len(self._pieces[0]))
-        buffer[:size] = self._pieces[0][:size]
-        self._pieces[0] = self._pieces[0][size:]
-        return size
 
 
 #: With push on, GetVideo is asked only after this long without a pushed state (extra ``push_poll_seconds``).
