@@ -271,7 +271,7 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
 
     def parse_response(self, api: str, status: int, body: Any) -> dict[str, Any]:
         """The success body, or the matching :class:`ShopeeError`; decided on ``error``, not the status."""
-        if not isinstance(body, dict) or "error" not in body and "request_id" not in body:
+        if not isinstance(body, dict) or ("error" not in body and "request_id" not in body):
             raise ShopeeTransportError(
                 api, f"HTTP {status} with a body that is not Shopee's envelope", retryable=status >= 500
             )
