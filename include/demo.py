@@ -1,11 +1,13 @@
 """`make demo`: the DAGs against the emulators, on a fresh SQLite Airflow home.
 
-1. start the Lazada and Huawei VOD emulators on free loopback ports; point ``AIRFLOW_CONN_*`` at them;
-2. create the Lazada products to attach to (cover image uploaded first, as Lazada wants hosted images);
+1. start the Lazada, Shopee and Huawei VOD emulators on free loopback ports; point ``AIRFLOW_CONN_*`` at
+   them;
+2. create the products to attach to (on Lazada the cover image first, as Lazada wants hosted images);
 3. ``airflow db migrate``, then ``airflow dags test`` for ``lazada_product_video`` (the sample video in
-   five blocks carried by two mapped chunk tasks), ``huawei_vod_upload`` (a generated 24 MB video in
-   eight OBS parts, sent eight at once by one chunk task) and, twice, ``lazada_catalog_videos`` (a small
-   catalog with a rejected video and two bad rows; the second run uploads nothing);
+   five blocks carried by two mapped chunk tasks), ``shopee_product_video`` (a 15-second video in two
+   4 MB parts), ``huawei_vod_upload`` (a generated 24 MB video in eight OBS parts, sent eight at once by
+   one chunk task) and, twice, ``catalog_videos`` (a catalog listed on Lazada and Shopee with VOD assets,
+   a rejected video and two bad rows; the second run uploads nothing);
 4. print what happened, read back from the emulators, the runs' task instances and their summaries.
 """
 
@@ -45,6 +47,7 @@ from samples import LAZADA_BLOCK, LAZADA_CHUNKS, SAMPLE  # noqa: E402
 from media_upload.hooks.lazada import LazadaHook  # noqa: E402
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
+from media_upload.sandbox.shopee import ShopeeSandbox, ShopeeSandboxConfig  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 
@@ -118,6 +121,28 @@ def lazada(sandbox: LazadaSandbox) -> bool:
     return ok and video.get("state") == "AUDIT_SUCCESS" and intact
 
 
+def shopee(sandbox: ShopeeSandbox) -> bool:
+    conf = samples.shopee_video(sandbox.url, HOME / "media")
+    video = Path(conf["video_path"])
+    print(f"\nShopee emulator at {sandbox.gateway_url} (partner {sandbox.config.partner_id}, shop "
+          f"{sandbox.config.shop_id}); created item {conf['item_id']}")  # fmt: skip
+    ok, elapsed, output, _ = dags_test("shopee_product_video", conf)
+    state = sandbox.backend.snapshot()
+    attached = state["items"].get(conf["item_id"], {}).get("video_upload_id")
+    upload = state["uploads"].get(attached or "", {})
+    intact = upload.get("video_md5") == md5_of(video)
+    deferred = "[DAG TEST] running trigger in line" in output
+    print(f"""
+  video upload id   {attached or "-"}
+  final status      {upload.get("status", "-")}
+  item attached     {"yes" if attached else "NO"} (item {conf["item_id"]})
+  bytes             {upload.get("file_size", 0):,} ({"MD5 matches the source" if intact else "MD5 DIFFERS"})
+  parts             {len(upload.get("parts") or {})} parts of up to 4,194,304 bytes
+  transcode wait    {"deferred to a trigger" if deferred else "NOT deferred"}
+  time              {elapsed:.1f} s for airflow dags test""")
+    return ok and upload.get("status") == "SUCCEEDED" and intact
+
+
 def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
     conf = samples.vod_video(HOME / "media")
     video = Path(conf["video_path"])
@@ -140,14 +165,14 @@ def huawei_vod(sandbox: HuaweiVodSandbox) -> bool:
     return ok and asset.get("status") == "PUBLISHED" and intact
 
 
-def catalog(sandbox: LazadaSandbox) -> bool:
-    """Six products, a twin sharing a video, a video the audit rejects, two bad rows; then the same again."""
+def catalog(shopee_sandbox: ShopeeSandbox) -> bool:
+    """Six products on Lazada and Shopee, a twin, a rejected video, two VOD assets, two bad rows; twice."""
     hook = LazadaHook()
-    conf = samples.catalog(hook, HOME / "media" / "catalog", samples.cover_url(hook))
+    conf = samples.catalog(hook, HOME / "media" / "catalog", samples.cover_url(hook), shopee_sandbox.url)
     ok = True
     for attempt in ("first", "second"):
         succeeded, elapsed, output, _ = dags_test(
-            "lazada_catalog_videos", conf, f"catalog-{attempt}", show_tasks=False
+            "catalog_videos", conf, f"catalog-{attempt}", show_tasks=False
         )
         table = output.split("Catalog run summary", 1)[-1].split("[airflow.task", 1)[0].strip()
         print(f"  {attempt} run ({elapsed:.1f} s):\n    " + table.replace("\n", "\n    "))
@@ -160,25 +185,30 @@ def catalog(sandbox: LazadaSandbox) -> bool:
             ).fetchall()
         )
     runs = sum(count for uri, count in by_uri.items() if uri.endswith("/product-videos"))
-    per_video = sum(by_uri.values()) - runs
     print(
-        f"\n  {runs} Asset event(s) for lazada_product_sync (one per catalog run that attached videos, "
-        f"listing them), {per_video} per-video event(s) under the alias"
+        f"\n  {runs} Asset event(s) for product-sync DAGs (one per catalog run that attached videos, listing them)"
     )
     return ok and "uploaded 0" in table
 
 
 def main() -> int:
     lazada_config = LazadaSandboxConfig(audit_seconds=4, data_dir=HOME / "lazada-sandbox")
+    shopee_config = ShopeeSandboxConfig(transcode_seconds=4, data_dir=HOME / "shopee-sandbox")
     vod_config = HuaweiVodSandboxConfig(transcode_seconds=4, data_dir=HOME / "huawei-vod-sandbox")
-    with LazadaSandbox(lazada_config) as lazada_sandbox, HuaweiVodSandbox(vod_config) as vod_sandbox:
+    with (
+        LazadaSandbox(lazada_config) as lazada_sandbox,
+        ShopeeSandbox(shopee_config) as shopee_sandbox,
+        HuaweiVodSandbox(vod_config) as vod_sandbox,
+    ):
         os.environ["AIRFLOW_CONN_LAZADA_DEFAULT"] = json.dumps(lazada_sandbox.airflow_connection())
+        os.environ["AIRFLOW_CONN_SHOPEE_DEFAULT"] = json.dumps(shopee_sandbox.airflow_connection())
         os.environ["AIRFLOW_CONN_HUAWEI_VOD_DEFAULT"] = json.dumps(vod_sandbox.airflow_connection())
         subprocess.run([AIRFLOW, "db", "migrate"], check=True, capture_output=True)
         results = {
             "Lazada": lazada(lazada_sandbox),
+            "Shopee": shopee(shopee_sandbox),
             "Huawei VOD": huawei_vod(vod_sandbox),
-            "Lazada catalog": catalog(lazada_sandbox),
+            "Catalog": catalog(shopee_sandbox),
         }
     print("\n" + "   ".join(f"{name}: {'succeeded' if ok else 'FAILED'}" for name, ok in results.items()))
     print(f"Logs of the runs: {HOME.relative_to(ROOT)}/*.log")

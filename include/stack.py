@@ -475,7 +475,7 @@ def running(**options: Any) -> Iterator[LocalStack]:
 
 # ------------------------------------------------------------------------------ make stack / airflow
 
-DEMO_DAGS = ("lazada_product_video", "huawei_vod_upload", "lazada_catalog_videos")
+DEMO_DAGS = ("lazada_product_video", "shopee_product_video", "huawei_vod_upload", "catalog_videos")
 POOL = {"name": "media_upload", "slots": 16, "description": "Chunk tasks of the media upload DAGs"}
 
 
@@ -493,10 +493,12 @@ def seed(stack: LocalStack) -> dict[str, dict[str, Any]]:
     hook = LazadaHook()
     cover = samples.cover_url(hook)
     media = stack.media
+    shopee = stack.running_sandboxes["shopee"].url
     confs = {
         "lazada_product_video": samples.product_video(hook, cover),
+        "shopee_product_video": samples.shopee_video(shopee, media),
         "huawei_vod_upload": samples.vod_video(media),
-        "lazada_catalog_videos": samples.catalog(hook, media / "catalog", cover),
+        "catalog_videos": samples.catalog(hook, media / "catalog", cover, shopee),
     }
     (stack.home / "samples.json").write_text(json.dumps(confs, indent=2) + "\n")
     with suppress(RuntimeError):  # already there on a second start
@@ -529,7 +531,7 @@ def _sandbox_state(stack: LocalStack, name: str) -> dict[str, Any]:
 
 
 def demo(stack: LocalStack) -> bool:
-    """Trigger the three example DAGs at once through the REST API, wait, print what happened."""
+    """Trigger the example DAGs at once through the REST API, wait, print what happened."""
     confs = seed(stack)
     stack.wait_for_dags(*DEMO_DAGS)
     started = time.monotonic()
@@ -539,7 +541,7 @@ def demo(stack: LocalStack) -> bool:
     for dag_id, run_id in runs.items():
         stack.wait(dag_id, run_id)
         results.append(outcome(stack, dag_id, run_id))
-    print(f"\nAll three finished in {time.monotonic() - started:.1f} s on {stack.executor}:")
+    print(f"\nAll {len(results)} finished in {time.monotonic() - started:.1f} s on {stack.executor}:")
     for _, line in results:
         print("  " + line)
     lazada, vod = _sandbox_state(stack, "lazada"), _sandbox_state(stack, "huawei-vod")
@@ -555,6 +557,13 @@ def demo(stack: LocalStack) -> bool:
     print(
         f"  Lazada pushed {sum(p['outcome'] == 'HTTP 200' for p in pushed)} video state(s) to the receiver; "
         f"GetVideo was asked {lazada['request_counts'].get('/media/video/get', 0)} time(s)"
+    )
+    shopee = _sandbox_state(stack, "shopee")
+    item = shopee["items"].get(confs["shopee_product_video"]["item_id"], {})
+    print(
+        f"  Shopee: {len(shopee['uploads'])} upload(s), item {confs['shopee_product_video']['item_id']} shows "
+        f"{item.get('video_upload_id') or 'NONE'}; "
+        f"{sum(1 for item in shopee['items'].values() if item.get('video_upload_id'))} item(s) with a video"
     )
     print(
         "  Huawei VOD: "
@@ -592,7 +601,11 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         api_port=args.port if args.port and _port_free(args.port) else free_port(),
         database=args.database,
-        sandboxes={"lazada": ["--audit-seconds", "4"], "huawei-vod": ["--transcode-seconds", "4"]},
+        sandboxes={
+            "lazada": ["--audit-seconds", "4"],
+            "shopee": ["--transcode-seconds", "4"],
+            "huawei-vod": ["--transcode-seconds", "4"],
+        },
         connections_in_env=False,
         lazada_push=True,
     )
@@ -608,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     components = "api-server, scheduler, dag-processor, triggerer" + (
         f", {args.workers} Celery workers" if stack.celery else ""
     )
-    print(f"Starting {components} on PostgreSQL ({args.database}), with both emulators", flush=True)
+    print(f"Starting {components} on PostgreSQL ({args.database}), with the three emulators", flush=True)
     with stack:
         if args.command == "demo":
             return 0 if demo(stack) else 1
@@ -616,8 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"""
 Airflow UI   {stack.api_url}   login {USER} / {PASSWORD}
-Emulators    Lazada {stack.running_sandboxes["lazada"].url}, Huawei VOD {stack.running_sandboxes["huawei-vod"].url}
-Connections  lazada_default, huawei_vod_default, media_upload_ledger (Admin → Connections; Test works)
+Emulators    Lazada {stack.running_sandboxes["lazada"].url}, Shopee {stack.running_sandboxes["shopee"].url}, Huawei VOD {stack.running_sandboxes["huawei-vod"].url}
+Connections  lazada_default, shopee_default, huawei_vod_default, media_upload_ledger (Admin → Connections; Test works)
 Push         Lazada posts video states to {stack.push_url()}
 Pool         {POOL["name"]} ({POOL["slots"]} slots)
 Trigger      a DAG with its sample conf from {stack.home}/samples.json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from airflow.sdk import Asset, AssetAlias
 
-from media_upload.catalog.operators import product_video_events, product_videos_asset
+from media_upload.catalog.operators import catalog_videos_asset, product_video_events, product_videos_asset
 from media_upload.operators.base import CHUNK_LABEL
 
 
@@ -15,6 +15,7 @@ def test_no_import_errors(dagbag):
         "huawei_vod_upload",
         "shopee_product_video",
         "lazada_catalog_videos",
+        "catalog_videos",
         "lazada_product_sync",
     } <= set(dagbag.dags)
 
@@ -96,28 +97,39 @@ def test_huawei_vod_upload_shape(dagbag):
     assert ready.deferrable is True and ready.upstream_task_ids == {group + "confirm_upload"}
 
 
+STEPS = ("plan", "upload_chunk", "settle", "wait_and_attach", "report", "catalog_verdict", "next_batch")
+
+
+def check_catalog_shape(dag, platforms: list[str]) -> None:
+    group = "catalog."
+    assert set(dag.task_ids) == {group + name for name in STEPS}
+    assert [name for name in STEPS if dag.get_task(group + name).is_mapped] == ["upload_chunk"]
+    assert dag.get_task(group + "upload_chunk").map_index_template == CHUNK_LABEL
+    for name in ("settle", "wait_and_attach", "report"):  # one video's failure does not stop the others
+        assert dag.get_task(group + name).trigger_rule == "all_done", name
+    assert dag.get_task(group + "catalog_verdict").upstream_task_ids == {group + "report"}
+    assert dag.get_task(group + "next_batch").upstream_task_ids == {group + "report"}
+    for name in ("plan", "settle", "wait_and_attach"):
+        assert list(dag.get_task(group + name).connections) == platforms, name
+    assert list(dag.get_task(group + "upload_chunk").partial_kwargs["connections"]) == platforms
+
+
 def test_lazada_catalog_videos_shape(dagbag):
     dag = dagbag.dags["lazada_catalog_videos"]
     assert dag.schedule is None  # nothing runs until someone names a manifest
     assert set(dag.params) >= {"manifest", "block_size", "after_line", "fail_on_video_errors"}
     assert dag.params.get_param("manifest").has_value is False  # required: no default manifest to run
-    group = "catalog."
-    steps = (
-        "plan", "upload_chunk", "commit", "wait_for_audit", "attach", "report",
-        "catalog_verdict", "next_batch",
-    )  # fmt: skip
-    assert set(dag.task_ids) == {group + name for name in steps}
-    assert [name for name in steps if dag.get_task(group + name).is_mapped] == ["upload_chunk"]
-    assert dag.get_task(group + "upload_chunk").map_index_template == CHUNK_LABEL
-    audit = dag.get_task(group + "wait_for_audit")
-    assert audit.deferrable is True and not audit.is_mapped  # one wait for the whole batch
-    for name in ("commit", "attach", "report"):  # one video's failure does not stop the others
-        assert dag.get_task(group + name).trigger_rule == "all_done", name
-    assert dag.get_task(group + "catalog_verdict").upstream_task_ids == {group + "report"}
-    assert dag.get_task(group + "next_batch").upstream_task_ids == {group + "report"}
-    outlets = dag.get_task(group + "attach").outlets
+    check_catalog_shape(dag, ["lazada"])
+    outlets = dag.get_task("catalog.wait_and_attach").outlets
     assert outlets == [product_videos_asset(), product_video_events()]
     assert [type(outlet) for outlet in outlets] == [Asset, AssetAlias]
+
+
+def test_catalog_videos_serves_every_marketplace(dagbag):
+    dag = dagbag.dags["catalog_videos"]
+    assert dag.schedule is None and dag.params.get_param("manifest").has_value is False
+    check_catalog_shape(dag, ["lazada", "shopee", "huawei_vod"])
+    assert dag.get_task("catalog.wait_and_attach").outlets == [catalog_videos_asset()]
 
 
 def test_lazada_product_sync_is_scheduled_on_the_catalogs_asset(dagbag):
@@ -139,7 +151,7 @@ def test_a_pool_covers_every_task_that_calls_the_platform():
         huawei_vod_upload("/v.mp4", "t", pool="media_upload")
         lazada_catalog_upload("/m.csv", pool="media_upload")
     pools = {task.task_id: task.pool for task in dag.tasks}
-    waits = {task_id for task_id in pools if "wait" in task_id}
+    waits = {task_id for task_id in pools if "wait_for" in task_id or "wait_until" in task_id}
     local = {"catalog.report", "catalog.catalog_verdict", "catalog.next_batch"}
     assert waits and all(pools[task_id] == "default_pool" for task_id in waits)
     assert all(pools[task_id] == "default_pool" for task_id in local)

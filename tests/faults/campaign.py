@@ -1,10 +1,10 @@
-"""A seeded fault campaign: many videos to both platforms while one request in ten meets a fault.
+"""A seeded fault campaign: many videos to every platform while one request in ten meets a fault.
 
-Both emulators inject faults at random (``fault_rate``): 503 pages, throttling, connections reset before
-the platform acts, answers lost after it acted, answers later than the client's timeout. A Lazada catalog
-and a set of Huawei VOD uploads go through the real operators, task after task, each task retried as
-Airflow would retry it (a failure the operator marks final is not retried). Then the same work runs a
-second time. The campaign counts what matters: every video attached (or ready) or marked needs-attention,
+Every emulator injects faults at random (``fault_rate``): 503 pages, throttling, connections reset before
+the platform acts, answers lost after it acted, answers later than the client's timeout. A catalog whose
+rows are listed on Lazada and on Shopee, and a set of Huawei VOD uploads, go through the real operators,
+task after task, each task retried as Airflow would retry it (a failure the operator marks final is not
+retried; a deferred task's trigger runs and the task resumes). Then the same work runs a second time. The campaign counts what matters: every video attached (or ready) or marked needs-attention,
 no second video for any content, no corrupted video, and nothing sent the second time.
 
     .venv/bin/python -m tests.faults.campaign --crash-tests --out docs/reliability.md   # make reliability
@@ -39,27 +39,31 @@ if "AIRFLOW_HOME" not in os.environ:  # run as a command: a throwaway Airflow ho
         AIRFLOW__CORE__FERNET_KEY="Ds9sZ5hXK5bM8qnqGr0f-F2Wq3BvoJQ4m8l6Ht1GQ2k=",
     )
 
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException  # noqa: E402
+import asyncio  # noqa: E402
+
+import requests  # noqa: E402
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred  # noqa: E402
 
 from media_upload.catalog.operators import (  # noqa: E402
-    LazadaCatalogAttachOperator,
-    LazadaCatalogAuditSensor,
-    LazadaCatalogCommitOperator,
-    LazadaCatalogPlanOperator,
+    CatalogAttachOperator,
+    CatalogPlanOperator,
+    CatalogSettleOperator,
+    CatalogUploadChunkOperator,
 )
-from media_upload.catalog.report import LazadaCatalogReportOperator  # noqa: E402
+from media_upload.catalog.report import CatalogReportOperator  # noqa: E402
 from media_upload.hooks.lazada import LazadaHook  # noqa: E402
-from media_upload.ledger import ATTACHED, COMMITTED, NEEDS_ATTENTION, UploadLedger  # noqa: E402
+from media_upload.ledger import ATTACHED, AUDITED, COMMITTED, NEEDS_ATTENTION, UploadLedger  # noqa: E402
 from media_upload.operators.huawei_vod import (  # noqa: E402
     HuaweiVodConfirmUploadOperator,
     HuaweiVodCreateAssetOperator,
     HuaweiVodUploadChunkOperator,
 )
-from media_upload.operators.lazada import LazadaUploadChunkOperator  # noqa: E402
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox, HuaweiVodSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada import LazadaSandbox, LazadaSandboxConfig  # noqa: E402
 from media_upload.sandbox.lazada.products import sample_product_payload  # noqa: E402
 from media_upload.sandbox.sample_media import write_sample_mp4  # noqa: E402
+from media_upload.sandbox.shopee import ShopeeSandbox, ShopeeSandboxConfig  # noqa: E402
+from media_upload.sandbox.shopee.products import sample_item  # noqa: E402
 from media_upload.sensors.huawei_vod import HuaweiVodAssetSensor  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
@@ -75,9 +79,14 @@ CLIENT = {
 TRIES = {"chunk": 4, "other": 3}
 
 
+#: The platforms of the catalog; every row is listed on each.
+CATALOG = {"lazada": "lazada_default", "shopee": "shopee_default"}
+
+
 @dataclass
 class Campaign:
-    lazada_videos: int = 36
+    #: Catalog rows, each uploaded to Lazada and to Shopee.
+    catalog_rows: int = 24
     vod_videos: int = 16
     fault_rate: float = 0.1
     seed: int = 7
@@ -133,11 +142,12 @@ class Run:
         self.figures = figures
 
     def do(self, operator: Any, tries: int = TRIES["other"]) -> Any:
-        """``execute`` up to ``tries`` times; a final failure (AirflowFailException) is not retried."""
+        """``execute`` up to ``tries`` times; a final failure (AirflowFailException) is not retried. A
+        deferral runs its trigger to its event and resumes the task, as the triggerer and a worker would."""
         for attempt in range(1, tries + 1):
             self.figures.task_tries[operator.task_id] += 1
             try:
-                result = operator.execute(self.context)
+                result = self._deferred(operator)
                 break
             except AirflowSkipException:
                 return None
@@ -153,6 +163,16 @@ class Run:
                 self.ti.xcoms[(operator.task_id, key)] = self.ti.xcoms.pop((None, key))
         self.ti.xcoms[(operator.task_id, "return_value")] = result
         return result
+
+    def _deferred(self, operator: Any) -> Any:
+        call: Any = lambda: operator.execute(self.context)  # noqa: E731
+        while True:
+            try:
+                return call()
+            except TaskDeferred as deferred:
+                event = asyncio.run(asyncio.wait_for(deferred.trigger.run().__anext__(), 300))
+                method = getattr(operator, deferred.method_name)
+                call = lambda method=method, event=event: method(self.context, event.payload)  # noqa: E731
 
     def wait(self, sensor: Any, timeout: float = 120) -> Any:
         """Poke until done, a poke that raises counting as a retry of the sensor."""
@@ -185,19 +205,19 @@ def _connection(sandbox: Any, name: str) -> None:
     os.environ[f"AIRFLOW_CONN_{name.upper()}"] = json.dumps(connection)
 
 
-def _lazada_catalog(run: Run, manifest: Path) -> None:
-    chunks = (
-        run.do(LazadaCatalogPlanOperator(task_id="plan", manifest=str(manifest), chunks=4), tries=1) or []
+def _catalog(run: Run, manifest: Path) -> None:
+    common = {"connections": CATALOG}
+    plan = CatalogPlanOperator(task_id="plan", manifest=str(manifest), chunks=4, **common)
+    for chunk in run.do(plan, tries=1) or []:
+        run.do(
+            CatalogUploadChunkOperator(task_id="upload_chunk", chunk=chunk, **common), tries=TRIES["chunk"]
+        )
+    run.do(CatalogSettleOperator(task_id="settle", plan_task_id="plan", **common))
+    attach = CatalogAttachOperator(
+        task_id="wait_and_attach", settle_task_id="settle", poke_interval=0.3, **common
     )
-    for chunk in chunks:
-        run.do(LazadaUploadChunkOperator(task_id="upload_chunk", chunk=chunk), tries=TRIES["chunk"])
-    videos = run.do(LazadaCatalogCommitOperator(task_id="commit", plan_task_id="plan"))
-    if videos:
-        run.wait(LazadaCatalogAuditSensor(task_id="wait_for_audit", videos=videos, poke_interval=0.3))
-    run.do(
-        LazadaCatalogAttachOperator(task_id="attach", commit_task_id="commit", audit_task_id="wait_for_audit")
-    )
-    run.do(LazadaCatalogReportOperator(task_id="report", plan_task_id="plan"))
+    run.do(attach)
+    run.do(CatalogReportOperator(task_id="report", plan_task_id="plan", **common))
 
 
 def _vod_upload(run: Run, source: Path, product: str, single: bool) -> None:
@@ -228,41 +248,51 @@ def run_campaign(work: Path, campaign: Campaign) -> Figures:
     lazada_config = LazadaSandboxConfig(
         data_dir=work / "lazada", audit_seconds=0.5, fault_seed=campaign.seed, slow_seconds=2.0
     )
+    shopee_config = ShopeeSandboxConfig(
+        data_dir=work / "shopee", transcode_seconds=0.5, fault_seed=campaign.seed + 2, slow_seconds=2.0
+    )
     vod_config = HuaweiVodSandboxConfig(
         data_dir=work / "vod", transcode_seconds=0.5, fault_seed=campaign.seed + 1, slow_seconds=2.0
     )
     os.environ["AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER"] = "sqlite://" + str(work / "ledger.db").replace("/", "%2F")
-    with LazadaSandbox(lazada_config) as lazada, HuaweiVodSandbox(vod_config) as vod:
+    with (
+        LazadaSandbox(lazada_config) as lazada,
+        ShopeeSandbox(shopee_config) as shopee,
+        HuaweiVodSandbox(vod_config) as vod,
+    ):
         _connection(lazada, "lazada_default")
+        _connection(shopee, "shopee_default")
         _connection(vod, "huawei_vod_default")
         hook = LazadaHook()
         cover = hook.upload_image(PNG, "cover.png")
         catalog = work / "catalog"
         catalog.mkdir(parents=True, exist_ok=True)
         sources: dict[str, Path] = {}
+        items: dict[str, str] = {}
         with (catalog / "catalog.csv").open("w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["seller_sku", "video", "title", "cover_url", "block_size"])
-            for number in range(campaign.lazada_videos):
+            writer.writerow(["seller_sku", "shopee_item_id", "video", "title", "cover_url", "block_size"])
+            for number in range(campaign.catalog_rows):
                 sku = f"fault-{number:03d}"
                 sources[sku] = write_sample_mp4(
-                    catalog / f"{sku}.mp4", 300_000 + 37_000 * number, seed=1000 + number
+                    catalog / f"{sku}.mp4", 300_000 + 37_000 * number, seed=1000 + number, duration_seconds=12
                 )
                 hook.create_product(sample_product_payload(cover, sku, name=sku))
-                writer.writerow([sku, sources[sku].name, f"Clip {sku}", cover, 250_000])
+                item = requests.post(f"{shopee.url}/_sandbox/shopee/items", json=sample_item(sku), timeout=30)
+                items[sku] = str(item.json()["item_id"])
+                writer.writerow([sku, items[sku], sources[sku].name, f"Clip {sku}", cover, 250_000])
         clips = {
             f"vod-{number:03d}": write_sample_mp4(
                 work / f"vod-{number:03d}.mp4", 500_000 + 61_000 * number, seed=2000 + number
             )
             for number in range(campaign.vod_videos)
         }
-        lazada.backend.dice.rate = vod.backend.dice.rate = campaign.fault_rate  # faults on, setup done
+        for emulator in (lazada, shopee, vod):  # faults on, setup done
+            emulator.backend.dice.rate = campaign.fault_rate
 
         sent: list[int] = []
         for attempt in ("first", "second"):
-            _lazada_catalog(
-                Run(f"catalog-{attempt}", "lazada_catalog_videos", figures), catalog / "catalog.csv"
-            )
+            _catalog(Run(f"catalog-{attempt}", "catalog_videos", figures), catalog / "catalog.csv")
             for number, (product, clip) in enumerate(clips.items()):
                 _vod_upload(
                     Run(f"vod-{attempt}-{product}", "huawei_vod_upload", figures),
@@ -270,17 +300,18 @@ def run_campaign(work: Path, campaign: Campaign) -> Figures:
                     product,
                     single=number % 4 == 0,
                 )
-            sent.append(_upload_requests(lazada, vod))
+            sent.append(_upload_requests(lazada, shopee, vod))
         figures.second_run_bytes_requests = sent[1] - sent[0]
-        _count(figures, lazada, vod, sources, clips)
+        _count(figures, lazada, shopee, vod, sources, items, clips)
     figures.seconds = time.monotonic() - started
     return figures
 
 
-def _upload_requests(lazada: LazadaSandbox, vod: HuaweiVodSandbox) -> int:
-    """Requests that carried video bytes, at both emulators."""
+def _upload_requests(lazada: LazadaSandbox, shopee: ShopeeSandbox, vod: HuaweiVodSandbox) -> int:
+    """Requests that carried video bytes, at every emulator."""
     return (
         lazada.backend.request_counts["/media/video/block/upload"]
+        + shopee.backend.request_counts["/api/v2/media_space/upload_video_part"]
         + vod.backend.request_counts["UploadPart"]
         + vod.backend.request_counts["PutObject"]
     )
@@ -289,30 +320,35 @@ def _upload_requests(lazada: LazadaSandbox, vod: HuaweiVodSandbox) -> int:
 def _count(
     figures: Figures,
     lazada: LazadaSandbox,
+    shopee: ShopeeSandbox,
     vod: HuaweiVodSandbox,
     sources: dict[str, Path],
+    items: dict[str, str],
     clips: dict[str, Path],
 ) -> None:
     ledger = UploadLedger()
     rows = {(row.platform, row.product): row for row in ledger.all()}
-    figures.videos = {"lazada": len(sources), "huawei_vod": len(clips)}
+
+    def finished(platform: str, products: list[str]) -> Counter[str]:
+        return Counter(rows[(platform, p)].state if (platform, p) in rows else "missing" for p in products)
+
+    figures.videos = {"lazada": len(sources), "shopee": len(items), "huawei_vod": len(clips)}
     figures.finished = {
-        "lazada": Counter(
-            rows[("lazada", f"sku:{sku}")].state if ("lazada", f"sku:{sku}") in rows else "missing"
-            for sku in sources
-        ),
-        "huawei_vod": Counter(
-            rows[("huawei_vod", product)].state if ("huawei_vod", product) in rows else "missing"
-            for product in clips
-        ),
+        "lazada": finished("lazada", [f"sku:{sku}" for sku in sources]),
+        "shopee": finished("shopee", [f"item:{item}" for item in items.values()]),
+        "huawei_vod": finished("huawei_vod", list(clips)),
     }
+    source_md5 = {_md5(path) for path in sources.values()}
     state = lazada.backend.snapshot()
     by_content: Counter[str] = Counter(
         video["sha256"] for video in state["videos"].values() if not video["deleted"]
     )
     figures.second_videos = sum(count - 1 for count in by_content.values() if count > 1)
-    source_md5 = {_md5(path) for path in sources.values()}
     figures.corrupted = sum(1 for video in state["videos"].values() if video["md5"] not in source_md5)
+    completed = [u for u in shopee.backend.snapshot()["uploads"].values() if u["completed_at"] is not None]
+    by_file: Counter[str] = Counter(upload["file_md5"] for upload in completed)
+    figures.second_videos += sum(count - 1 for count in by_file.values() if count > 1)
+    figures.corrupted += sum(1 for upload in completed if upload["video_md5"] not in (None, *source_md5))
     assets = vod.backend.snapshot()["assets"]
     confirmed = [asset for asset in assets.values() if asset.get("confirm") == "CREATED"]
     clip_md5 = {_md5(path) for path in clips.values()}
@@ -320,13 +356,16 @@ def _count(
     figures.second_videos += sum(count - 1 for count in confirmed_md5.values() if count > 1)
     figures.corrupted += sum(1 for md5 in confirmed_md5 if md5 not in clip_md5)
     figures.orphan_assets = len(assets) - len(confirmed)
-    figures.faults = {"lazada": lazada.backend.dice.summary(), "huawei_vod": vod.backend.dice.summary()}
+    emulators = {"lazada": lazada, "shopee": shopee, "huawei_vod": vod}
+    figures.faults = {name: emulator.backend.dice.summary() for name, emulator in emulators.items()}
     figures.requests = {
-        "lazada": sum(lazada.backend.request_counts.values()),
-        "huawei_vod": sum(vod.backend.request_counts.values()),
+        name: sum(emulator.backend.request_counts.values()) for name, emulator in emulators.items()
     }
     figures.commits_sent = {
         "lazada CompleteCreateVideo": lazada.backend.request_counts["/media/video/block/commit"],
+        "shopee complete_video_upload": shopee.backend.request_counts[
+            "/api/v2/media_space/complete_video_upload"
+        ],
         "OBS complete": vod.backend.request_counts["CompleteMultipartUpload"],
         "VOD ConfirmAssetUpload": vod.backend.request_counts["ConfirmAssetUpload"],
     }
@@ -335,32 +374,44 @@ def _count(
 def markdown(figures: Figures, campaign: Campaign) -> str:
     """The campaign's figures as the table docs/reliability.md shows."""
     data = figures.as_json()
-    done = {ATTACHED: "attached", COMMITTED: "ready (VOD)", NEEDS_ATTENTION: "needs attention"}
+    names = ("lazada", "shopee", "huawei_vod")
+    done = {
+        ATTACHED: "attached",
+        AUDITED: "ready (VOD)",
+        COMMITTED: "committed",
+        NEEDS_ATTENTION: "needs attention",
+    }
+
+    def row(label: str, values: list[Any]) -> str:
+        return f"| {label} | " + " | ".join(str(value) for value in values) + " |"
+
     lines = [
         f"Seed {campaign.seed}, {campaign.fault_rate:.0%} of requests faulted, {sum(figures.videos.values())} videos "
-        f"({figures.videos['lazada']} Lazada catalog rows, {figures.videos['huawei_vod']} Huawei VOD uploads), "
-        f"two runs, {data['seconds']} s.",
+        f"({campaign.catalog_rows} catalog rows, each on Lazada and on Shopee; {figures.videos['huawei_vod']} "
+        f"Huawei VOD uploads), two runs, {data['seconds']} s.",
         "",
-        "| Figure | Lazada | Huawei VOD |",
-        "|---|---|---|",
-        f"| requests to the platform | {figures.requests['lazada']:,} | {figures.requests['huawei_vod']:,} |",
+        "| Figure | Lazada | Shopee | Huawei VOD |",
+        "|---|---|---|---|",
+        row("requests to the platform", [f"{figures.requests[name]:,}" for name in names]),
     ]
     for kind in ("unavailable", "throttle", "reset", "drop", "slow"):
-        lines.append(
-            f"| faults: {kind} | {figures.faults['lazada'].get(kind, 0)} | {figures.faults['huawei_vod'].get(kind, 0)} |"
-        )
+        lines.append(row(f"faults: {kind}", [figures.faults[name].get(kind, 0) for name in names]))
     for state, label in done.items():
-        lines.append(
-            f"| videos {label} | {figures.finished['lazada'].get(state, 0)} | {figures.finished['huawei_vod'].get(state, 0)} |"
-        )
-    others = {
-        name: sum(count for state, count in counts.items() if state not in done)
-        for name, counts in figures.finished.items()
-    }
+        lines.append(row(f"videos {label}", [figures.finished[name].get(state, 0) for name in names]))
+    others = [
+        sum(count for state, count in figures.finished[name].items() if state not in done) for name in names
+    ]
+    commits = figures.commits_sent
     lines += [
-        f"| videos in any other state | {others['lazada']} | {others['huawei_vod']} |",
-        f"| commits sent (CompleteCreateVideo; OBS complete + confirm) | {figures.commits_sent['lazada CompleteCreateVideo']} | "
-        f"{figures.commits_sent['OBS complete']} + {figures.commits_sent['VOD ConfirmAssetUpload']} |",
+        row("videos in any other state", others),
+        row(
+            "commits sent (CompleteCreateVideo; complete_video_upload; OBS complete + confirm)",
+            [
+                commits["lazada CompleteCreateVideo"],
+                commits["shopee complete_video_upload"],
+                f"{commits['OBS complete']} + {commits['VOD ConfirmAssetUpload']}",
+            ],
+        ),
         "",
         f"Second videos for the same content: **{figures.second_videos}**. Corrupted videos (assembled MD5 differs "
         f"from the source's): **{figures.corrupted}**. Requests carrying video bytes in the second run: "

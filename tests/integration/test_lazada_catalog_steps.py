@@ -1,9 +1,10 @@
 """The catalog's batch operators on their own, against the Lazada emulator: the plan's checks and ledger
-decisions, the chunks, the commit that settles what the chunks could not, the one audit wait, the attach
-with its Asset events, and the report."""
+decisions, the chunks, the settle step for what the chunks could not commit, the deferred wait that
+attaches each video as its audit passes, with its Asset events, and the report."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 from pathlib import Path
@@ -12,24 +13,23 @@ from typing import Any
 
 import pytest
 from airflow.sdk import Asset, AssetAlias
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
 
 from media_upload.catalog.operators import (
-    LazadaCatalogAttachOperator,
-    LazadaCatalogAuditSensor,
-    LazadaCatalogCommitOperator,
-    LazadaCatalogPlanOperator,
+    CatalogAttachOperator,
+    CatalogPlanOperator,
+    CatalogSettleOperator,
+    CatalogUploadChunkOperator,
     product_video_events,
     product_videos_asset,
 )
 from media_upload.catalog.report import (
-    LazadaCatalogNextBatchOperator,
-    LazadaCatalogReportOperator,
-    LazadaCatalogVerdictOperator,
+    CatalogNextBatchOperator,
+    CatalogReportOperator,
+    CatalogVerdictOperator,
 )
 from media_upload.hooks.lazada import LazadaApiError, LazadaHook
 from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, UPLOADING, LedgerEntry, UploadLedger
-from media_upload.operators.lazada import LazadaUploadChunkOperator
 from media_upload.sandbox.lazada.products import sample_product_payload
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
@@ -119,44 +119,51 @@ class Run:
 
     def plan(self, manifest: str, **options) -> list[dict]:
         options.setdefault("block_size", 1_000_000)
-        return self.do(LazadaCatalogPlanOperator(task_id="plan", manifest=manifest, **options))
+        return self.do(CatalogPlanOperator(task_id="plan", manifest=manifest, **options))
 
     def upload(self, chunks: list[dict]) -> list[dict]:
-        return [self.do(LazadaUploadChunkOperator(task_id="upload_chunk", chunk=chunk)) for chunk in chunks]
+        return [self.do(CatalogUploadChunkOperator(task_id="upload_chunk", chunk=chunk)) for chunk in chunks]
 
-    def commit(self) -> list[dict]:
-        return self.do(LazadaCatalogCommitOperator(task_id="commit", plan_task_id="plan"))
+    def settle(self) -> list[dict]:
+        return self.do(CatalogSettleOperator(task_id="settle", plan_task_id="plan"))
 
-    def audit(self) -> dict[str, str]:
-        sensor = LazadaCatalogAuditSensor(task_id="wait_for_audit", videos=self.xcom("commit"))
-        poked = sensor.poke(self.context)
-        assert poked.is_done, poked.xcom_value
-        self.ti.xcoms[("wait_for_audit", "return_value")] = poked.xcom_value
-        return poked.xcom_value
-
-    def attach(self, outlets=()) -> list[dict]:
-        return self.do(
-            LazadaCatalogAttachOperator(
-                task_id="attach",
-                commit_task_id="commit",
-                audit_task_id="wait_for_audit",
-                outlets=list(outlets),
-            )
+    def attach(self, outlets=(), until=None) -> list[dict]:
+        """The deferred wait as the triggerer and the worker take turns at it: each deferral's trigger runs
+        to its first event, and the task resumes with it; ``until`` runs between two turns."""
+        operator = CatalogAttachOperator(
+            task_id="wait_and_attach", settle_task_id="settle", outlets=list(outlets), poke_interval=0.2
         )
+        self.deferrals = 0
+        resume: Any = None
+        while True:
+            try:
+                result = (
+                    operator.execute(self.context)
+                    if resume is None
+                    else operator.resume(self.context, *resume)
+                )
+                break
+            except TaskDeferred as deferred:
+                self.deferrals += 1
+                if until is not None:
+                    until(self.deferrals)
+                event = asyncio.run(asyncio.wait_for(deferred.trigger.run().__anext__(), 30))
+                resume = (event.payload,)
+        self.ti.xcoms[("wait_and_attach", "return_value")] = result
+        return result
 
     def report(self) -> dict:
-        return self.do(LazadaCatalogReportOperator(task_id="report", plan_task_id="plan"))
+        return self.do(CatalogReportOperator(task_id="report", plan_task_id="plan"))
 
     def verdict(self, fail_on_video_errors: bool | str = True) -> None:
-        operator = LazadaCatalogVerdictOperator(
+        operator = CatalogVerdictOperator(
             task_id="catalog_verdict", report_task_id="report", fail_on_video_errors=fail_on_video_errors
         )
         return self.do(operator)
 
     def whole(self, manifest: str, outlets=(), **options) -> dict:
         self.upload(self.plan(manifest, **options))
-        self.commit()
-        self.audit()
+        self.settle()
         self.attach(outlets)
         return self.report()
 
@@ -180,14 +187,12 @@ def test_a_batch_uploads_audits_attaches_and_reports(shop, sandbox, catalog_run)
     assert sorted(len(blocks) for blocks in parts.values()) == [2, 2]
     assert sandbox.backend.request_counts[BLOCK] == 4
     assert sandbox.backend.request_counts[COMMIT] == 2  # the chunk committed both videos
-    committed = run.commit()
+    committed = run.settle()
     assert sandbox.backend.request_counts[COMMIT] == 2  # nothing left to settle
     assert sorted(job["label"] for job in committed) == ["boot", "shoe"]
     assert all(UploadLedger().get(*ACCOUNT, f"sku:{job['label']}", job["content_sha256"]).state == COMMITTED
                for job in committed)  # fmt: skip
 
-    states = run.audit()
-    assert sorted(states.values()) == ["AUDIT_SUCCESS", "AUDIT_SUCCESS"]
     attached = run.attach()
     products = sandbox.backend.snapshot()["products"]
     assert {video["seller_sku"]: products[video["item_id"]]["attributes"]["video"] for video in attached} == {
@@ -197,9 +202,9 @@ def test_a_batch_uploads_audits_attaches_and_reports(shop, sandbox, catalog_run)
     assert (summary["uploaded"], summary["attached"], summary["failed"]) == (2, 2, 0)
     assert summary["bytes_uploaded"] == 2 * 1_200_000 and summary["run_id"] == "run-1"
     with open(summary["csv"]) as handle:
-        assert [(row["product"], row["state"]) for row in csv.DictReader(handle)] == [
-            ("shoe", "attached"),
-            ("boot", "attached"),
+        assert [(row["platform"], row["product"], row["state"]) for row in csv.DictReader(handle)] == [
+            ("lazada", "shoe", "attached"),
+            ("lazada", "boot", "attached"),
         ]
     assert run.verdict(True) is None
 
@@ -212,7 +217,7 @@ def test_plan_and_commit_never_make_a_second_video_for_recorded_content(shop, sa
     assert run.plan(shop.write()) == []  # no chunk: Lazada already has the video
     (job,) = run.xcom("plan", "jobs")
     assert job["video_id"] == "31111111111" and job["item_id"] == shop.items["shoe"]
-    (committed,) = run.commit()
+    (committed,) = run.settle()
     assert committed["video_id"] == "31111111111"
     assert INIT not in sandbox.backend.request_counts and COMMIT not in sandbox.backend.request_counts
 
@@ -290,7 +295,7 @@ def test_a_lost_commit_answer_is_settled_by_the_commit_step(shop, sandbox, catal
     assert UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"]).state == "commit_unknown"
     assert sandbox.backend.request_counts[COMMIT] == 2
 
-    (committed,) = run.commit()
+    (committed,) = run.settle()
     assert sandbox.backend.request_counts[COMMIT] == 3
     (video_id,) = sandbox.backend.snapshot()["videos"]
     assert committed["video_id"] == video_id
@@ -309,7 +314,7 @@ def test_a_failed_chunk_leaves_its_video_uploading_for_the_next_run(shop, sandbo
     with pytest.raises(LazadaApiError, match="998"):
         run.upload([chunk])
     assert sandbox.backend.request_counts[BLOCK] == 2
-    assert run.commit() == []  # nothing to wait for in this run
+    assert run.settle() == []  # nothing to wait for in this run
     (job,) = run.xcom("plan", "jobs")
     entry = UploadLedger().get(*ACCOUNT, "sku:shoe", job["content_sha256"])
     assert entry.state == UPLOADING and "missing block(s)" in entry.reason
@@ -323,9 +328,11 @@ def test_a_failed_chunk_leaves_its_video_uploading_for_the_next_run(shop, sandbo
     assert video["md5"] == hashlib.md5((shop.folder / "shoe.mp4").read_bytes()).hexdigest()
 
 
-def test_the_audit_wait_is_one_check_for_the_batch_and_a_rejection_does_not_fail_it(
+def test_each_video_is_attached_as_its_own_audit_passes_and_a_rejection_does_not_fail_the_wait(
     make_lazada_sandbox, lazada_connection, ledger_connection, tmp_path, sample_video, catalog_run
 ):
+    """Three videos whose audits end at different times: the good one goes on its product while the
+    others are still being audited, the rejected one is recorded at once, the slow one comes last."""
     sandbox = make_lazada_sandbox(audit_seconds=600)
     lazada_connection(sandbox)
     ledger_connection("sqlite")
@@ -335,29 +342,31 @@ def test_the_audit_wait_is_one_check_for_the_batch_and_a_rejection_does_not_fail
     shop.add("good")
     shop.video("bad.mp4", seed=4)
     shop.add("bad", "bad.mp4")
+    shop.video("slow.mp4", seed=6)
+    shop.add("slow", "slow.mp4")
     run = catalog_run()
     run.upload(run.plan(shop.write()))
-    videos = run.commit()
-    sensor = LazadaCatalogAuditSensor(task_id="wait_for_audit", videos=videos)
-    first = sensor.poke(run.context)
-    assert not first.is_done and set(first.xcom_value) == {job["video_id"] for job in videos}
-
+    videos = run.settle()
     by_label = {job["label"]: job["video_id"] for job in videos}
-    sandbox.backend.set_video_outcome(by_label["good"], "AUDIT_SUCCESS", finish_now=True)
-    sandbox.backend.set_video_outcome(by_label["bad"], "AUDIT_FAILED", finish_now=True)
-    done = sensor.poke(run.context)
-    assert done.is_done
-    assert done.xcom_value == {by_label["good"]: "AUDIT_SUCCESS", by_label["bad"]: "AUDIT_FAILED"}
-    gets = [entry for entry in sandbox.backend.request_log if entry["api"] == "/media/video/get"]
-    assert len(gets) == 4  # one GetVideo per video per check
+    products = lambda: sandbox.backend.snapshot()["products"]  # noqa: E731
 
-    run.ti.xcoms[("wait_for_audit", "return_value")] = done.xcom_value
-    attached = run.attach()
-    assert [video["seller_sku"] for video in attached] == ["good"]
+    def audits(turn: int) -> None:
+        if turn == 1:  # the first wait: "good" passes and "bad" fails, "slow" is still in review
+            sandbox.backend.set_video_outcome(by_label["good"], "AUDIT_SUCCESS", finish_now=True)
+            sandbox.backend.set_video_outcome(by_label["bad"], "AUDIT_FAILED", finish_now=True)
+        elif turn == 2:  # by the second, "good" is on its product though "slow" has not finished
+            assert products()[shop.items["good"]]["attributes"]["video"] == by_label["good"]
+            assert "video" not in products()[shop.items["slow"]]["attributes"]
+            assert UploadLedger().get(*ACCOUNT, "sku:bad", sha256(folder / "bad.mp4")).state == REJECTED
+            sandbox.backend.set_video_outcome(by_label["slow"], "AUDIT_SUCCESS", finish_now=True)
+
+    attached = run.attach(until=audits)
+    assert run.deferrals == 2
+    assert sorted(video["seller_sku"] for video in attached) == ["good", "slow"]
     bad = UploadLedger().get(*ACCOUNT, "sku:bad", sha256(folder / "bad.mp4"))
     assert bad.state == REJECTED and "AUDIT_FAILED" in bad.reason
     summary = run.report()
-    assert (summary["attached"], summary["failed"]) == (1, 1)
+    assert (summary["attached"], summary["failed"]) == (2, 1)
     with pytest.raises(AirflowFailException, match="1 video"):
         run.verdict(True)
     assert run.verdict("False") is None
@@ -367,9 +376,8 @@ def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(sho
     shop.add("shoe")
     run = catalog_run()
     run.upload(run.plan(shop.write()))
-    (job,) = run.commit()
-    run.ti.xcoms[("commit", "return_value")] = [{**job, "item_id": None, "sku_ids": []}]  # found by SellerSku
-    run.audit()
+    (job,) = run.settle()
+    run.ti.xcoms[("settle", "return_value")] = [{**job, "item_id": None, "sku_ids": []}]  # found by SellerSku
 
     class Events(dict):
         """What Airflow gives a task as ``outlet_events``: an accessor per outlet."""
@@ -384,6 +392,8 @@ def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(sho
     asset, alias = product_videos_asset(), product_video_events()
     (attached,) = run.attach(outlets=[asset, alias])
     video = {
+        "platform": "lazada",
+        "product": "sku:shoe",
         "seller_sku": "shoe",
         "item_id": shop.items["shoe"],
         "video_id": job["video_id"],
@@ -409,7 +419,7 @@ def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(sho
 
 def test_nothing_committed_means_nothing_to_attach(shop, sandbox, catalog_run):
     run = catalog_run()
-    run.ti.xcoms[("commit", "return_value")] = []
+    run.ti.xcoms[("settle", "return_value")] = []
     with pytest.raises(AirflowSkipException):
         run.attach()
 
@@ -434,6 +444,6 @@ def test_a_batch_holds_max_map_length_videos_however_many_blocks_each_has(
     later = catalog_run("run-2")
     later.plan(manifest, after_line=2)
     assert [job["label"] for job in later.xcom("plan", "jobs")] == ["next"]
-    next_batch = LazadaCatalogNextBatchOperator(task_id="next_batch", plan_task_id="plan", manifest=manifest)
+    next_batch = CatalogNextBatchOperator(task_id="next_batch", plan_task_id="plan", manifest=manifest)
     with pytest.raises(AirflowSkipException, match="fitted in this run"):
         next_batch.execute(later.context)

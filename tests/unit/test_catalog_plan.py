@@ -7,8 +7,7 @@ import itertools
 
 import pytest
 
-from media_upload.catalog.manifest import ManifestRow
-from media_upload.catalog.plan import PLATFORM, Candidate, Skip, pack_chunks, plan_batch
+from media_upload.catalog.plan import Skip, pack_chunks, plan_batch
 from media_upload.ledger import (
     ATTACHED,
     AUDITED,
@@ -23,42 +22,53 @@ from media_upload.ledger import (
 )
 from media_upload.steps.common import UploadJob
 from media_upload.transfer.plan import BlockPlan
-from media_upload.transfer.source import Source
 
+PLATFORM = "lazada"
 ACCOUNT = "seller-1"
 COVER = "https://sg-live-01.slatic.net/p/cover.png"
 MB = 1_000_000
 
 
 def candidate(
-    line: int, sku: str, content: str = "", size: int = 5 * MB, block_size: int = 3 * MB
-) -> Candidate:
-    row = ManifestRow(
-        line=line, video=f"/videos/{sku}.mp4", title=f"{sku} video", cover_url=COVER, seller_sku=sku
-    )
-    return Candidate(
-        row=row,
-        source=Source(row.video),
+    line: int,
+    sku: str,
+    content: str = "",
+    size: int = 5 * MB,
+    block_size: int = 3 * MB,
+    platform: str = PLATFORM,
+) -> UploadJob:
+    """A checked row's video for one platform, as the plan operator makes it."""
+    return UploadJob(
+        platform=platform,
+        account=ACCOUNT,
+        product=f"sku:{sku}",
+        content_sha256=content or f"sha-{sku}",
+        label=sku,
+        source=f"/videos/{sku}.mp4",
         name=f"{sku}.mp4",
         size=size,
-        content_sha256=content or f"sha-{sku}",
         block_size=block_size,
+        title=f"{sku} video",
+        line=line,
+        cover_url=COVER,
+        video_usage="pro_main_video",
+        seller_sku=sku,
         item_id=f"item-{sku}",
         sku_ids=(f"sku-id-{sku}",),
     )
 
 
-def entry(c: Candidate, state: str, **fields) -> LedgerEntry:
-    return LedgerEntry(PLATFORM, ACCOUNT, c.row.product, c.content_sha256, state, label=c.row.label, **fields)
+def entry(c: UploadJob, state: str, **fields) -> LedgerEntry:
+    return LedgerEntry(c.platform, ACCOUNT, c.product, c.content_sha256, state, label=c.label, **fields)
 
 
 def plan(candidates, entries=(), *, limit=100, upload_again=False, others=()):
     """``entries`` are the candidates' own rows; ``others`` rows of other products of the account."""
     stored = {e.key: e for e in entries}
-    by_content: dict[str, list[LedgerEntry]] = {}
+    by_content: dict[tuple[str, str, str], list[LedgerEntry]] = {}
     for e in (*entries, *others):
-        by_content.setdefault(e.content_sha256, []).append(e)
-    return plan_batch(candidates, stored, by_content, account=ACCOUNT, limit=limit, upload_again=upload_again)
+        by_content.setdefault((e.platform, e.account, e.content_sha256), []).append(e)
+    return plan_batch(candidates, stored, by_content, limit=limit, upload_again=upload_again)
 
 
 def labels(jobs) -> list[str]:
@@ -71,7 +81,7 @@ def labels(jobs) -> list[str]:
 def test_no_ledger_row_means_upload():
     a, b = candidate(2, "a"), candidate(3, "b")
     batch = plan([a, b])
-    assert batch.uploads == [a.job(ACCOUNT), b.job(ACCOUNT)]
+    assert batch.uploads == [a, b]
     assert (batch.ready, batch.followers, batch.skipped, batch.deferred_lines) == ([], [], [], [])
     job = batch.uploads[0]
     assert job.key == (PLATFORM, ACCOUNT, "sku:a", "sha-a")
@@ -82,7 +92,7 @@ def test_no_ledger_row_means_upload():
 def test_attached_is_skipped_with_its_video():
     a = candidate(2, "a")
     batch = plan([a], [entry(a, ATTACHED, video_id="777")])
-    assert batch.skipped == [Skip(2, "a", "already carries video 777")]
+    assert batch.skipped == [Skip(2, "a", "already carries video 777", PLATFORM)]
     assert batch.size == 0
 
 
@@ -99,7 +109,7 @@ def test_rejected_is_skipped_with_the_reason():
 def test_needs_attention_is_skipped():
     a = candidate(2, "a")
     batch = plan([a], [entry(a, NEEDS_ATTENTION, upload_id="up-1", reason="commit answer lost twice")])
-    assert batch.skipped == [Skip(2, "a", "needs attention: commit answer lost twice")]
+    assert batch.skipped == [Skip(2, "a", "needs attention: commit answer lost twice", PLATFORM)]
     assert batch.uploads == []
 
 
@@ -124,7 +134,7 @@ def test_a_committed_or_audited_video_is_ready(state):
     a = candidate(2, "a")
     batch = plan([a], [entry(a, state, video_id="4242")])
     assert batch.uploads == [] and batch.skipped == []
-    assert batch.ready == [a.job(ACCOUNT).with_(video_id="4242")]
+    assert batch.ready == [a.with_(video_id="4242")]
 
 
 @pytest.mark.parametrize("state", [PLANNED, UPLOADING, COMMIT_UNKNOWN, FAILED])
@@ -142,7 +152,7 @@ def test_same_content_on_another_product_is_reused(state):
     other = LedgerEntry(PLATFORM, ACCOUNT, "sku:older", "same", state, video_id="31", label="older")
     batch = plan([a], others=[other])
     assert batch.uploads == []
-    assert batch.ready == [a.job(ACCOUNT).with_(video_id="31", details={"reuses": "older"})]
+    assert batch.ready == [a.with_(video_id="31", details={"reuses": "older"})]
 
 
 def test_reuse_names_the_product_when_the_row_has_no_label():
@@ -182,7 +192,7 @@ def test_the_same_content_twice_in_a_batch_is_one_upload_and_a_follower():
     a, b, c = candidate(2, "a", content="same"), candidate(3, "b"), candidate(5, "c", content="same")
     batch = plan([a, b, c])
     assert labels(batch.uploads) == ["a", "b"]
-    assert batch.followers == [(c.job(ACCOUNT), a.job(ACCOUNT))]
+    assert batch.followers == [(c, a)]
     assert batch.size == 3
 
 
@@ -228,9 +238,7 @@ def test_nothing_deferred_when_everything_fits():
 
 def jobs_of(*sizes: int, block_size: int = 3 * MB) -> list[UploadJob]:
     return [
-        candidate(line, f"sku-{line}", size=size, block_size=block_size)
-        .job(ACCOUNT)
-        .with_(upload_id=f"up-{line}")
+        candidate(line, f"sku-{line}", size=size, block_size=block_size).with_(upload_id=f"up-{line}")
         for line, size in enumerate(sizes, start=2)
     ]
 
@@ -350,8 +358,8 @@ def test_no_payload_when_there_is_nothing_to_send():
 def test_no_empty_chunk_task_when_one_block_outweighs_a_share():
     """A 10 MB block is more than a third of 12 MB: the share it jumps over is not sent as an empty task,
     and the chunks left are numbered without a gap."""
-    big = candidate(2, "big", size=10 * MB, block_size=10 * MB).job(ACCOUNT)
-    small = [candidate(line, f"s{line}", size=1 * MB, block_size=1 * MB).job(ACCOUNT) for line in (3, 4)]
+    big = candidate(2, "big", size=10 * MB, block_size=10 * MB)
+    small = [candidate(line, f"s{line}", size=1 * MB, block_size=1 * MB) for line in (3, 4)]
     payloads = pack_chunks([big, *small], 3, in_flight=2)
     assert [blocks_in(p) for p in payloads] == [[("sku:big", 0)], [("sku:s3", 0), ("sku:s4", 0)]]
     assert [(p["index"], p["count"]) for p in payloads] == [(0, 2), (1, 2)]
@@ -359,3 +367,40 @@ def test_no_empty_chunk_task_when_one_block_outweighs_a_share():
         "big · chunk 1/2 · block 1 · 10 MB",
         "chunk 2/2 · 2 videos: s3, s4 · 2.0 MB",
     ]
+
+
+# --- several marketplaces ------------------------------------------------------------------------------
+
+
+def test_the_same_bytes_go_to_each_marketplace_once():
+    """A row listed on Lazada and Shopee is two uploads of the same bytes; a twin row follows on each."""
+    a_l, a_s = candidate(2, "a", content="same"), candidate(2, "a", content="same", platform="shopee")
+    b_l, b_s = candidate(3, "b", content="same"), candidate(3, "b", content="same", platform="shopee")
+    batch = plan([a_l, a_s, b_l, b_s])
+    assert [(job.platform, job.label) for job in batch.uploads] == [("lazada", "a"), ("shopee", "a")]
+    assert [(f.platform, f.label, leader.platform) for f, leader in batch.followers] == [
+        ("lazada", "b", "lazada"),
+        ("shopee", "b", "shopee"),
+    ]
+
+
+def test_a_rejection_on_one_marketplace_does_not_stop_another():
+    a_l, a_s = candidate(2, "a"), candidate(2, "a", platform="shopee")
+    batch = plan([a_l, a_s], [entry(a_l, REJECTED, video_id="5", reason="AUDIT_FAILED")])
+    assert [(s.platform, s.line) for s in batch.skipped] == [("lazada", 2)]
+    assert [(job.platform, job.label) for job in batch.uploads] == [("shopee", "a")]
+
+
+def test_a_rows_videos_stay_in_one_batch():
+    """The limit counts videos on every platform, and never splits a row's marketplaces across batches."""
+    rows = [
+        (candidate(line, f"p{line}"), candidate(line, f"p{line}", platform="shopee")) for line in (2, 3, 4)
+    ]
+    batch = plan([job for pair in rows for job in pair], limit=3)
+    assert [(job.line, job.platform) for job in batch.uploads] == [
+        (2, "lazada"),
+        (2, "shopee"),
+        (3, "lazada"),
+        (3, "shopee"),
+    ]
+    assert batch.deferred_lines == [4]

@@ -6,10 +6,16 @@ import json
 
 import pytest
 
-from media_upload.catalog.manifest import ManifestRow, RowProblem, read_manifest
+from media_upload.catalog.manifest import RowProblem, Target, read_manifest
 
 COVER = "https://sg-live-01.slatic.net/p/cover.png"
 HEADER = "seller_sku,item_id,sku_id,video,title,cover_url,block_size,video_usage"
+
+
+def lazada(row) -> dict:
+    """The row's Lazada fields."""
+    (target,) = [t for t in row.targets if t.platform == "lazada"]
+    return dict(target.fields)
 
 
 def write_csv(tmp_path, *lines: str, header: str = HEADER):
@@ -26,17 +32,24 @@ def test_good_csv_rows(tmp_path):
     )
     rows, problems, unknown = read_manifest(str(path))
     assert problems == [] and unknown == []
-    assert rows[0] == ManifestRow(
-        line=2,
-        video=str(tmp_path / "videos" / "red.mp4"),
-        title="Red dress",
-        cover_url=COVER,
-        seller_sku="red-m",
+    assert (rows[0].line, rows[0].video, rows[0].title, rows[0].cover_url) == (
+        2,
+        str(tmp_path / "videos" / "red.mp4"),
+        "Red dress",
+        COVER,
     )
-    assert rows[0].product == "sku:red-m" and rows[0].label == "red-m"
-    assert rows[1].product == "item:2374791958" and rows[1].label == "item 2374791958"
-    assert rows[1].sku_ids == ("13896560193", "13896560194")
-    assert (rows[1].video, rows[1].block_size, rows[1].video_usage) == (
+    assert rows[0].targets == (
+        Target(
+            "lazada",
+            "sku:red-m",
+            "red-m",
+            {"seller_sku": "red-m", "item_id": None, "sku_ids": (), "video_usage": "pro_main_video"},
+        ),
+    )
+    assert rows[0].label == "red-m"
+    assert (rows[1].targets[0].product, rows[1].label) == ("item:2374791958", "item 2374791958")
+    assert lazada(rows[1])["sku_ids"] == ("13896560193", "13896560194")
+    assert (rows[1].video, rows[1].block_size, lazada(rows[1])["video_usage"]) == (
         "https://cdn.example.com/blue.mp4",
         3000000,
         "im",
@@ -53,13 +66,18 @@ def test_good_jsonl_rows_and_blank_lines(tmp_path):
     rows, problems, _ = read_manifest(str(path))
     assert problems == []
     assert [(row.line, row.video) for row in rows] == [(1, "/abs/a.mp4"), (3, str(tmp_path / "b.mp4"))]
-    assert rows[1].item_id == "12" and rows[1].sku_ids == ("34",) and rows[1].block_size == 1000
+    assert lazada(rows[1])["item_id"] == "12" and lazada(rows[1])["sku_ids"] == ("34",)
+    assert rows[1].block_size == 1000
 
 
 @pytest.mark.parametrize(
     ("line", "field", "reason"),
     [
-        (f",,,v.mp4,T,{COVER},,", "seller_sku/item_id", "one of them is required"),
+        (
+            f",,,v.mp4,T,{COVER},,",
+            "(row)",
+            "names no product to put the video on: give seller_sku or item_id",
+        ),
         (f",12x,,v.mp4,T,{COVER},,", "item_id", "'12x' is not a number"),
         (f"s,,99,v.mp4,T,{COVER},,", "sku_id", "sku_id needs item_id"),
         (f",12,9a,v.mp4,T,{COVER},,", "sku_id", "'9a' is not a number"),
@@ -67,8 +85,8 @@ def test_good_jsonl_rows_and_blank_lines(tmp_path):
         (f"s,,,v.mp4,  ,{COVER},,", "title", "the video title is missing"),
         ("s,,,v.mp4,T,cover.png,,", "cover_url", "is not an http(s) URL"),
         ("s,,,v.mp4,T,,,", "cover_url", "is not an http(s) URL"),
-        (f"s,,,v.mp4,T,{COVER},0,", "block_size", "'0' is not a whole number of bytes in 1..10,000,000"),
-        (f"s,,,v.mp4,T,{COVER},10000001,", "block_size", "'10000001'"),
+        (f"s,,,v.mp4,T,{COVER},0,", "block_size", "'0' is not a whole number of bytes"),
+        (f"s,,,v.mp4,T,{COVER},10000001,", "block_size", "10,000,001 is more than Lazada's 10,000,000 bytes"),
         (f"s,,,v.mp4,T,{COVER},big,", "block_size", "'big'"),
         (f"s,,,v.mp4,T,{COVER},,banner", "video_usage", "'banner' is not one of pro_main_video, im"),
         (f"s,,,v.mp4,T,{COVER},,,extra", "(row)", "more values than header columns"),
@@ -77,11 +95,11 @@ def test_good_jsonl_rows_and_blank_lines(tmp_path):
 def test_every_kind_of_bad_csv_row_is_reported_and_the_good_ones_kept(tmp_path, line, field, reason):
     path = write_csv(tmp_path, f"good,,,v.mp4,Good,{COVER},,", line, f"also-good,,,w.mp4,Also good,{COVER},,")
     rows, problems, _ = read_manifest(str(path))
-    assert [row.seller_sku for row in rows] == ["good", "also-good"]
+    assert [row.label for row in rows] == ["good", "also-good"]
     assert len(problems) == 1
     problem = problems[0]
     assert (problem.line, problem.field) == (3, field) and reason in problem.reason
-    assert str(problem).startswith(f"line 3, {field}: ")
+    assert str(problem).startswith(f"line 3, {field}")
 
 
 def test_a_product_named_twice_keeps_its_first_row(tmp_path):
@@ -95,8 +113,8 @@ def test_a_product_named_twice_keeps_its_first_row(tmp_path):
     rows, problems, _ = read_manifest(str(path))
     assert [row.video.rsplit("/", 1)[1] for row in rows] == ["a.mp4", "c.mp4"]
     assert problems == [
-        RowProblem(3, "seller_sku/item_id", "s is already on line 2"),
-        RowProblem(5, "seller_sku/item_id", "item 5 is already on line 4"),
+        RowProblem(3, "(row)", "s is already on line 2", "Lazada"),
+        RowProblem(5, "(row)", "item 5 is already on line 4", "Lazada"),
     ]
 
 
@@ -161,7 +179,7 @@ def test_any_bytes_give_row_problems_and_keep_the_good_rows(tmp_path):
     path = tmp_path / "catalog.csv"
     path.write_bytes(data)
     rows, problems, _ = read_manifest(str(path))
-    assert [(row.line, row.seller_sku) for row in rows] == [(2, "good"), (8, "last")]
+    assert [(row.line, row.label) for row in rows] == [(2, "good"), (8, "last")]
     assert [(problem.line, problem.field) for problem in problems] == [
         (3, "(row)"),
         (4, "(row)"),
@@ -188,3 +206,32 @@ def test_an_empty_manifest_has_no_rows_and_no_problems(tmp_path, content):
     path = tmp_path / "catalog.csv"
     path.write_bytes(content)
     assert read_manifest(str(path)) == ([], [], [])
+
+
+def test_a_row_names_its_product_on_every_marketplace(tmp_path):
+    """One row, three marketplaces: a Lazada SKU, a Shopee item, a VOD asset name; each checked on its own."""
+    path = write_csv(
+        tmp_path,
+        f"red,,,red.mp4,Red dress,{COVER},,,777,red-dress",
+        f"blue,,,blue.mp4,Blue dress,{COVER},,,77x,",
+        ",,,green.mp4,,,,,,green",
+        header=f"{HEADER},shopee_item_id,huawei_vod",
+    )
+    rows, problems, unknown = read_manifest(str(path))
+    assert unknown == []
+    assert [[(t.platform, t.product, t.label) for t in row.targets] for row in rows] == [
+        [
+            ("lazada", "sku:red", "red"),
+            ("huawei_vod", "red-dress", "red-dress"),
+            ("shopee", "item:777", "shopee 777"),
+        ],
+        [("lazada", "sku:blue", "blue")],
+    ]
+    assert [(p.line, p.field, p.platform) for p in problems] == [
+        (3, "shopee_item_id", "Shopee"),
+        (4, "title", "Huawei VOD"),  # a VOD asset needs a title
+    ]
+    # A catalog for Lazada alone reads the same file: the other columns name nothing it uploads to.
+    rows, problems, _ = read_manifest(str(path), platforms=("lazada",))
+    assert [row.label for row in rows] == ["red", "blue"]
+    assert [(p.line, p.field) for p in problems] == [(4, "(row)")]

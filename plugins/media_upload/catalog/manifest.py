@@ -1,9 +1,12 @@
-"""Catalog manifests: one row per product video, as CSV (with a header) or JSON Lines.
+"""Catalog manifests: one row per product video, as CSV (with a header) or JSON Lines; a row may name the
+product on several marketplaces, and the run uploads the video once to each.
 
-Columns: ``seller_sku`` or ``item_id`` (+ optional ``sku_id``, comma-separated), ``video`` (a path,
-relative to the manifest, or a URL), ``title``, ``cover_url``; optional per-row overrides ``block_size``
-and ``video_usage``. Every bad row is reported with its line number, field and reason, and skipped; the
-good rows go on.
+Every row has ``video`` (a path, relative to the manifest, or a URL), and ``title``, ``cover_url`` and
+``block_size`` where a platform uses them. Each platform reads its own columns (see each steps class's
+``manifest_target``): Lazada ``seller_sku`` or ``item_id`` (+ ``sku_id``; also with a ``lazada_`` prefix)
+and ``video_usage``, Shopee ``shopee_item_id``, Huawei VOD ``huawei_vod`` (the name the asset is kept
+under). Every bad row, or bad marketplace of a row, is reported with its line number, field and reason,
+and skipped; the rest goes on.
 
 A manifest is untrusted input: it is read only from where the deployment's source policy allows, up to
 ``[media_upload] max_manifest_bytes``, and its videos are checked against the same policy. Messages quote
@@ -15,53 +18,70 @@ from __future__ import annotations
 import codecs
 import csv
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from media_upload.masking import printable
-from media_upload.protocols.lazada import MAX_BLOCK_BYTES, VIDEO_USAGES, check_video_metadata
+from media_upload.platforms import STEPS, steps_class
 from media_upload.transfer.source import Source, SourceError
 
 #: The largest manifest read unless ``[media_upload] max_manifest_bytes`` says otherwise.
 MAX_MANIFEST_BYTES = 50_000_000
-
-COLUMNS = ("seller_sku", "item_id", "sku_id", "video", "title", "cover_url", "block_size", "video_usage")
+#: Columns every platform shares.
+COMMON = ("video", "title", "cover_url", "block_size")
 
 
 @dataclass(frozen=True)
 class RowProblem:
-    """Why a manifest row is skipped: its line in the file, the field at fault and the reason."""
+    """Why a manifest row (or one marketplace of it) is skipped: its line, the field at fault, the reason."""
 
     line: int
     field: str
     reason: str
+    platform: str = ""
 
     def __str__(self) -> str:
-        return f"line {self.line}, {self.field}: {self.reason}"
+        where = f" ({self.platform})" if self.platform else ""
+        return f"line {self.line}, {self.field}{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A row's product on one platform: the ledger's product key, how it is named, and the platform's own
+    fields (item and SKU ids...)."""
+
+    platform: str
+    product: str
+    label: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class ManifestRow:
     line: int
     video: str
-    title: str
-    cover_url: str
-    seller_sku: str | None = None
-    item_id: str | None = None
-    sku_ids: tuple[str, ...] = ()
+    title: str = ""
+    cover_url: str = ""
     block_size: int | None = None
-    video_usage: str | None = None
-
-    @property
-    def product(self) -> str:
-        """The ledger's product key: ``item:<item_id>`` or ``sku:<seller_sku>``."""
-        return f"item:{self.item_id}" if self.item_id else f"sku:{self.seller_sku}"
+    targets: tuple[Target, ...] = ()
 
     @property
     def label(self) -> str:
-        """How the row is named in logs and in the UI's task labels."""
-        return self.seller_sku or f"item {self.item_id}"
+        """How the row is named in logs and in the UI's task labels: its first product."""
+        return self.targets[0].label if self.targets else f"line {self.line}"
+
+
+def text(record: Mapping[str, Any], name: str) -> str:
+    """A column's value as text, stripped; empty when absent."""
+    value = record.get(name)
+    return "" if value is None else str(value).strip()
+
+
+def quoted(value: str, limit: int = 60) -> str:
+    """A row's value as a message quotes it: shortened, control characters escaped."""
+    shown = printable(value)
+    return repr(shown if len(shown) <= limit else f"{shown[:limit]}…")
 
 
 def _lines(data: bytes) -> tuple[list[str], list[RowProblem]]:
@@ -142,30 +162,10 @@ def _records(
 
 
 def _check_header(header: list[str]) -> None:
-    missing = [
-        name
-        for name, present in (
-            ("video", "video" in header),
-            ("seller_sku or item_id", bool({"seller_sku", "item_id"} & set(header))),
-        )
-        if not present
-    ]
-    if missing:
+    if "video" not in header:
         raise ValueError(
-            f"its first line is not a header with a {' and a '.join(missing)} column; see the sample "
-            "include/catalog/products.csv"
+            "its first line is not a header with a video column; see the sample include/catalog/products.csv"
         )
-
-
-def quoted(value: str, limit: int = 60) -> str:
-    """A row's value as a message quotes it: shortened, control characters escaped."""
-    text = printable(value)
-    return repr(text if len(text) <= limit else f"{text[:limit]}…")
-
-
-def _text(record: Mapping[str, Any], name: str) -> str:
-    value = record.get(name)
-    return "" if value is None else str(value).strip()
 
 
 def _video_location(value: str, folder: str) -> str:
@@ -176,68 +176,59 @@ def _video_location(value: str, folder: str) -> str:
     return f"{folder.rstrip('/')}/{value}"
 
 
-def parse_row(line: int, record: Mapping[str, Any], folder: str) -> ManifestRow | RowProblem:
-    """One record as a row, or the first problem found in it; ``folder`` is the manifest's."""
-    for name in COLUMNS:
-        if not _text(record, name).isprintable():
-            return RowProblem(line, name, "contains control characters (a line break, tab or escape)")
-    seller_sku, item_id, sku_id = (
-        _text(record, "seller_sku"),
-        _text(record, "item_id"),
-        _text(record, "sku_id"),
-    )
-    if not seller_sku and not item_id:
-        return RowProblem(line, "seller_sku/item_id", "one of them is required to name the product")
-    if item_id and not item_id.isdigit():
-        return RowProblem(line, "item_id", f"{quoted(item_id)} is not a number")
-    sku_ids = tuple(part.strip() for part in sku_id.split(",") if part.strip())
-    if sku_ids and not item_id:
-        return RowProblem(line, "sku_id", "sku_id needs item_id (UpdateProduct names SKUs of one item)")
-    if any(not part.isdigit() for part in sku_ids):
-        return RowProblem(line, "sku_id", f"{quoted(sku_id)} is not a number or comma-separated numbers")
-    video = _text(record, "video")
+def columns(platforms: Sequence[str]) -> tuple[str, ...]:
+    """Every column a manifest for ``platforms`` may have."""
+    return COMMON + tuple(name for platform in platforms for name in steps_class(platform).manifest_columns)
+
+
+def parse_row(
+    line: int, record: Mapping[str, Any], folder: str, platforms: Sequence[str]
+) -> tuple[ManifestRow | None, list[RowProblem]]:
+    """One record as a row with a target per platform it names, and the problems found (a row whose
+    every target is refused is no row at all)."""
+    for name in columns(platforms):
+        if not text(record, name).isprintable():
+            return None, [RowProblem(line, name, "contains control characters (a line break, tab or escape)")]
+    video = text(record, "video")
     if not video:
-        return RowProblem(line, "video", "the video path or URL is missing")
-    title, cover_url = _text(record, "title"), _text(record, "cover_url")
-    try:
-        check_video_metadata(title, cover_url)
-    except ValueError as exc:
-        return RowProblem(line, "title" if not title else "cover_url", str(exc))
+        return None, [RowProblem(line, "video", "the video path or URL is missing")]
     block_size = None
-    if raw := _text(record, "block_size"):
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_BLOCK_BYTES:
-            return RowProblem(
-                line, "block_size", f"{quoted(raw)} is not a whole number of bytes in 1..{MAX_BLOCK_BYTES:,}"
-            )
+    if raw := text(record, "block_size"):
+        if not raw.isdigit() or int(raw) < 1:
+            return None, [RowProblem(line, "block_size", f"{quoted(raw)} is not a whole number of bytes")]
         block_size = int(raw)
-    video_usage = _text(record, "video_usage") or None
-    if video_usage and video_usage not in VIDEO_USAGES:
-        return RowProblem(
-            line, "video_usage", f"{quoted(video_usage)} is not one of {', '.join(VIDEO_USAGES)}"
-        )
-    return ManifestRow(
-        line=line,
-        video=_video_location(video, folder),
-        title=title,
-        cover_url=cover_url,
-        seller_sku=seller_sku or None,
-        item_id=item_id or None,
-        sku_ids=sku_ids,
-        block_size=block_size,
-        video_usage=video_usage,
+    row = ManifestRow(
+        line, _video_location(video, folder), text(record, "title"), text(record, "cover_url"), block_size
     )
+    targets: list[Target] = []
+    problems: list[RowProblem] = []
+    for platform in platforms:
+        found = steps_class(platform).manifest_target(row, record)
+        if isinstance(found, RowProblem):
+            problems.append(found)
+        elif found is not None:
+            targets.append(found)
+    if not targets and not problems:
+        named = ", ".join(steps_class(platform).manifest_hint for platform in platforms)
+        problems.append(RowProblem(line, "(row)", f"names no product to put the video on: give {named}"))
+    return (
+        ManifestRow(row.line, row.video, row.title, row.cover_url, row.block_size, tuple(targets))
+        if targets
+        else None
+    ), problems
 
 
 def read_manifest(
-    manifest: str, conn_id: str | None = None
+    manifest: str, conn_id: str | None = None, platforms: Sequence[str] = tuple(STEPS)
 ) -> tuple[list[ManifestRow], list[RowProblem], list[str]]:
-    """Rows, problems (one per bad row) and unknown column names of a ``.csv`` or ``.jsonl`` manifest.
+    """Rows, problems (one per bad row, or bad marketplace of a row) and unknown column names of a ``.csv``
+    or ``.jsonl`` manifest, for a run that uploads to ``platforms``.
 
     Any bytes give per-row problems with their line: text that is not UTF-8, a field too long, a stray
-    quote; a BOM and CRLF line ends are fine. A product named twice keeps its first row; the later ones
-    are problems. Raises :class:`SourceError` (a ``ValueError``) for a manifest that may not be read (the
-    source policy), is missing or too large, or cannot be one at all (wrong kind, no ``video`` column).
-    ``conn_id`` reads a remote manifest, and its videos.
+    quote; a BOM and CRLF line ends are fine. A product named twice on a platform keeps its first row;
+    the later ones are problems. Raises :class:`SourceError` (a ``ValueError``) for a manifest that may
+    not be read (the source policy), is missing or too large, or cannot be one at all (wrong kind, no
+    ``video`` column). ``conn_id`` reads a remote manifest, and its videos.
     """
     from airflow.sdk import conf
 
@@ -249,27 +240,33 @@ def read_manifest(
     limit = conf.getint("media_upload", "max_manifest_bytes", fallback=MAX_MANIFEST_BYTES)
     lines, problems = _lines(source.read_capped(limit, "the manifest"))
     rows: list[ManifestRow] = []
+    known = set(columns(tuple(STEPS)))
     unknown: set[str] = set()
-    first_line: dict[str, int] = {}
+    first_line: dict[tuple[str, str], int] = {}
     try:
         records = list(_records(lines, kind, problems))
     except ValueError as exc:
         raise SourceError(f"manifest {source}: {exc}") from None
     for line, record in records:
-        unknown.update(printable(str(key))[:40] for key in record if key not in COLUMNS)
-        parsed = parse_row(line, record, source.folder)
-        if isinstance(parsed, RowProblem):
-            problems.append(parsed)
-        elif parsed.product in first_line:
-            problems.append(
-                RowProblem(
-                    line,
-                    "seller_sku/item_id",
-                    f"{parsed.label} is already on line {first_line[parsed.product]}",
+        unknown.update(printable(str(key))[:40] for key in record if key not in known)
+        row, found = parse_row(line, record, source.folder, platforms)
+        problems += found
+        if row is None:
+            continue
+        targets = []
+        for target in row.targets:
+            key = (target.platform, target.product)
+            if key in first_line:
+                title = steps_class(target.platform).title
+                problems.append(
+                    RowProblem(line, "(row)", f"{target.label} is already on line {first_line[key]}", title)
                 )
+            else:
+                first_line[key] = line
+                targets.append(target)
+        if targets:
+            rows.append(
+                ManifestRow(row.line, row.video, row.title, row.cover_url, row.block_size, tuple(targets))
             )
-        else:
-            first_line[parsed.product] = line
-            rows.append(parsed)
     problems.sort(key=lambda problem: problem.line)
     return rows, problems, sorted(unknown)

@@ -1,49 +1,57 @@
-"""The batch steps of a Lazada catalog run: plan, settle the commits, wait for the audits, attach.
+"""The steps of a catalog run, for every marketplace its rows name: plan, upload the chunks, settle the
+commits, then wait and attach each video as its own audit ends.
 
-Each step is one task for the whole batch (the blocks go up in a few mapped chunk tasks), so a
-300-video catalog costs a handful of task instances, not thousands. Inside a step each video is on its
-own: one that fails is recorded in the ledger with its reason and the others go on; the report lists
-every row, and the verdict task fails the run when a video failed.
+Each step is one task for the whole batch (the bytes go up in a few mapped chunk tasks whose chunks may
+mix platforms), so a 300-row catalog costs a handful of task instances, not thousands. Inside a step each
+video is on its own: one that fails is recorded in the ledger with its reason and the others go on; the
+report lists every row on every platform, and the verdict task fails the run when a video failed.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow.sdk import Asset, AssetAlias, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk import Asset, AssetAlias, BaseOperator, conf
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from media_upload.catalog.manifest import RowProblem, read_manifest
-from media_upload.catalog.plan import PLATFORM, Candidate, plan_batch
-from media_upload.hooks import LAZADA_CONN_ID
-from media_upload.operators.base import optional_int, refuse
-from media_upload.operators.lazada import LazadaBaseOperator
-from media_upload.protocols.lazada import BLOCK_RULES, MAX_FILE_BYTES
-from media_upload.sensors.lazada import LazadaVideoAuditSensor
+from media_upload.catalog.manifest import ManifestRow, RowProblem, read_manifest
+from media_upload.hooks import HUAWEI_VOD_CONN_ID, LAZADA_CONN_ID, SHOPEE_CONN_ID
+from media_upload.ledger import ATTACHED, DEFAULT_CONN_ID, UploadLedger
+from media_upload.operators.base import UploadChunkMixin, optional_int, refuse
 from media_upload.transfer.plan import DEFAULT_IN_FLIGHT
 from media_upload.transfer.policy import shown
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from media_upload.steps.common import UploadJob
+    from media_upload.steps.common import PlatformSteps, UploadJob
 
-#: Calls one step makes at once (InitCreateVideo, commits, product look-ups and updates).
+#: Calls one step makes at once (inits, commits, product look-ups and updates).
 API_CONCURRENCY = 8
+#: The connection each platform uses unless the DAG names another.
+DEFAULT_CONNECTIONS = {"lazada": LAZADA_CONN_ID, "shopee": SHOPEE_CONN_ID, "huawei_vod": HUAWEI_VOD_CONN_ID}
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 def product_videos_asset(account: str = LAZADA_CONN_ID) -> Asset:
-    """The Asset a catalog run updates: ``x-lazada://<account>/product-videos``.
+    """The Asset a Lazada catalog run updates: ``x-lazada://<account>/product-videos``.
 
     The ``x-`` scheme is Airflow's own mark of a user-defined URI: Airflow then needs no provider to
     normalise it, so a DAG file that names the Asset parses without loading every provider.
     """
     return Asset(uri=f"x-lazada://{account}/product-videos", name=f"lazada_product_videos__{account}")
+
+
+def catalog_videos_asset(name: str = "catalog") -> Asset:
+    """The Asset a catalog run for several marketplaces updates: ``x-media-upload://<name>/product-videos``."""
+    return Asset(uri=f"x-media-upload://{name}/product-videos", name=f"product_videos__{name}")
 
 
 def product_video_events(account: str = LAZADA_CONN_ID) -> AssetAlias:
@@ -64,27 +72,82 @@ def each(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
         return list(pool.map(guarded, items))
 
 
-def _jobs(values: Iterable[Mapping[str, Any]] | None) -> list[UploadJob]:
+def jobs_of(values: Iterable[Mapping[str, Any]] | None) -> list[UploadJob]:
     from media_upload.steps.common import UploadJob
 
     return [UploadJob.from_xcom(value) for value in values or ()]
 
 
-class LazadaCatalogPlanOperator(LazadaBaseOperator):
-    """Read and check the manifest, find every product on Lazada, consult the ledger, and start uploads.
+class CatalogOperator(BaseOperator):
+    """The base of the catalog steps: the platforms the catalog serves, with their connections.
 
-    Every row is checked before the first upload: its columns, its video (exists, 1 to 99,999,999 bytes,
-    an MP4/MOV; hashed with SHA-256) and its product (GetProductItem for an ``item_id``, GetProducts for a
-    ``seller_sku``): a bad row is reported with its line, field and reason and skipped. Then, per the
-    ledger, a video is uploaded (or its upload resumed), only audited and attached (Lazada already has
-    it), or skipped (attached already, rejected before, needing attention). InitCreateVideo runs here for
-    the batch's uploads, and their blocks are packed into ``chunks`` chunk tasks.
+    :param connections: platform → connection id, for every platform the catalog uploads to, e.g.
+        ``{"lazada": "lazada_default", "shopee": "shopee_default"}``; rows naming other platforms' products
+        are reported. (templated)
+    :param accounts: platform → the seller's (or project's) name in the ledger; defaults to the connection id.
+    :param ledger_conn_id: the SQL connection of the upload ledger.
+    """
+
+    template_fields: Sequence[str] = ("connections",)
+    ui_color = "#eef3e2"
+
+    def __init__(
+        self,
+        *,
+        connections: Mapping[str, str] | None = None,
+        accounts: Mapping[str, str] | None = None,
+        ledger_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.connections = dict(connections or {"lazada": LAZADA_CONN_ID})
+        self.accounts = dict(accounts or {})
+        self.ledger_conn_id = ledger_conn_id
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self.connections)
+
+    @cached_property
+    def ledger(self) -> UploadLedger:
+        return UploadLedger(self.ledger_conn_id)
+
+    def steps(self, context: Context) -> dict[str, PlatformSteps]:
+        """One steps object per platform, each with its hook (built lazily: no call until one is needed)."""
+        from media_upload.platforms import steps_class
+        from media_upload.steps.common import RunInfo
+
+        found = {}
+        for platform, conn_id in self.connections.items():
+            cls = steps_class(platform)
+            found[platform] = cls(
+                cls.make_hook(conn_id),
+                self.ledger,
+                RunInfo.of(context),
+                self.log,
+                self.accounts.get(platform) or conn_id,
+            )
+        return found
+
+
+class CatalogPlanOperator(CatalogOperator):
+    """Read and check the manifest, every video and every product on every marketplace, consult the
+    ledger, and start the uploads.
+
+    Every row is checked before the first upload: its columns, its video (allowed by the source policy,
+    within each platform's limits, an MP4/MOV; hashed) and its products (read from each platform). A bad
+    row, or a bad marketplace of a row, is reported with its line, field and reason and skipped. Then,
+    per the shared rules and the ledger, a video is uploaded (or resumed, or its lost commit settled),
+    only waited for and attached (the platform has it), or skipped (attached already, rejected before,
+    needing attention). Each platform's init call runs here, and the blocks of all uploads are packed
+    into ``chunks`` chunk tasks.
 
     Returns the chunks (the mapped ``upload_chunk`` expands over them); pushes ``jobs`` (every video of
     the batch) and ``report`` (bad rows, skipped rows, rows left for the next batch).
 
     :param manifest: path or URL of a ``.csv`` or ``.jsonl`` manifest. (templated)
-    :param block_size: bytes per block unless a row says otherwise; 0: equal blocks under 3 MB. (templated)
+    :param block_size: Lazada's bytes per block unless a row says otherwise; 0: equal blocks under 3 MB.
+        (templated)
     :param after_line: process only rows after this manifest line (set by the next-batch run). (templated)
     :param chunks: chunk tasks for the batch's blocks. (templated)
     :param blocks_in_flight: blocks each chunk sends at once; by default the chunks share 8. (templated)
@@ -95,7 +158,7 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        *LazadaBaseOperator.template_fields,
+        *CatalogOperator.template_fields,
         "manifest",
         "block_size",
         "after_line",
@@ -118,18 +181,18 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.manifest = manifest
-        self.source_conn_id = source_conn_id
         self.block_size = block_size
         self.after_line = after_line
         self.chunks = chunks
         self.blocks_in_flight = blocks_in_flight
         self.upload_again_needs_attention = upload_again_needs_attention
+        self.source_conn_id = source_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from media_upload.catalog.plan import pack_chunks
+        from media_upload.catalog.plan import pack_chunks, plan_batch
 
         try:
-            rows, problems, unknown = read_manifest(str(self.manifest), self.source_conn_id)
+            rows, problems, unknown = read_manifest(str(self.manifest), self.source_conn_id, self.platforms)
         except ValueError as exc:
             raise refuse(exc) from None
         if unknown:
@@ -138,44 +201,52 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
             first = "; ".join(str(problem) for problem in problems[:5])
             raise refuse(
                 f"manifest {shown(self.manifest)} has no usable row"
-                + (f": {len(problems)} bad row(s), first {first}" if problems else ": it holds no row at all")
+                + (f": {len(problems)} problem(s), first {first}" if problems else ": it holds no row at all")
             )
         rows = [row for row in rows if row.line > int(self.after_line)]
-        candidates = [
-            c for c in each(rows, lambda row: self._candidate(row, problems)) if isinstance(c, Candidate)
-        ]
-        candidates.sort(key=lambda candidate: candidate.row.line)
         steps = self.steps(context)
-        stored = {
-            key: entry
-            for key in {c.job(self.seller).key for c in candidates}
-            if (entry := self.ledger.get(*key))
-        }
-        by_content = {
-            c.content_sha256: self.ledger.with_content(PLATFORM, self.seller, c.content_sha256)
-            for c in candidates
-        }
-        limit = conf.getint("core", "max_map_length", fallback=1024)
+        jobs = [
+            job
+            for found in each(rows, lambda row: self._jobs(row, steps, problems))
+            if isinstance(found, list)
+            for job in found
+        ]
+        jobs.sort(key=lambda job: (job.line or 0, self.platforms.index(job.platform)))
+        upload_again = str(self.upload_again_needs_attention).lower() in ("true", "1", "yes")
         batch = plan_batch(
-            candidates,
-            stored,
-            by_content,
-            account=self.seller,
-            limit=limit,
-            upload_again=str(self.upload_again_needs_attention).lower() in ("true", "1", "yes"),
+            jobs,
+            {job.key: entry for job in jobs if (entry := self.ledger.get(*job.key))},
+            {
+                (job.platform, job.account, job.content_sha256): self.ledger.with_content(
+                    job.platform, job.account, job.content_sha256
+                )
+                for job in jobs
+            },
+            limit=conf.getint("core", "max_map_length", fallback=1024),
+            upload_again=upload_again,
         )
-        for job in batch.ready:
-            if job.details.get("reuses"):
-                steps.record_reuse(job, str(job.details["reuses"]))
         for follower, leader in batch.followers:
-            steps.record(follower, reason=f"shares its content with line {leader.line}")
+            steps[follower.platform].record(follower, reason=f"shares its content with line {leader.line}")
+        started = [*batch.ready, *batch.uploads]
         begun: list[UploadJob] = []
-        for job, result in zip(batch.uploads, each(batch.uploads, steps.begin), strict=True):
+        ready: list[UploadJob] = []
+        for job, result in zip(
+            started,
+            each(started, lambda job: steps[job.platform].begin(job, upload_again=upload_again)),
+            strict=True,
+        ):
             if isinstance(result, BaseException):
-                problems.append(RowProblem(job.line or 0, "video", f"could not start the upload: {result}"))
-                steps.stopped(job, result)
+                problems.append(
+                    RowProblem(
+                        job.line or 0,
+                        "video",
+                        f"could not start the upload: {result}",
+                        steps[job.platform].title,
+                    )
+                )
+                steps[job.platform].stopped(job, result)
             elif result.video_id:
-                batch.ready.append(result)
+                ready.append(result)
             else:
                 begun.append(result)
         chunk_count = optional_int("chunks", self.chunks) or 1
@@ -185,6 +256,7 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
         chunks = pack_chunks(begun, chunk_count, in_flight)
         report = {
             "manifest": shown(self.manifest),
+            "platforms": self.platforms,
             "invalid": [asdict(problem) for problem in sorted(problems, key=lambda p: p.line)],
             "skipped": [asdict(skip) for skip in batch.skipped],
             "deferred_lines": batch.deferred_lines,
@@ -193,80 +265,87 @@ class LazadaCatalogPlanOperator(LazadaBaseOperator):
         for problem in problems:
             self.log.warning("Skipping manifest %s", problem)
         self.log.info(
-            "Plan: %d video(s) to upload in %d chunk(s), %d to audit and attach only, %d sharing an upload, "
-            "%d skipped, %d bad row(s), %d left for the next batch",
+            "Plan: %d video(s) to upload in %d chunk(s), %d to wait for and attach only, %d sharing an upload, "
+            "%d skipped, %d problem(s), %d row(s) left for the next batch",
             len(begun),
             len(chunks),
-            len(batch.ready),
+            len(ready),
             len(batch.followers),
             len(batch.skipped),
             len(problems),
             len(batch.deferred_lines),
         )
-        jobs = [job.as_xcom() for job in (*begun, *batch.ready)]
-        jobs += [
-            {**follower.as_xcom(), "details": {"follows": leader.product}}
+        values = [job.as_xcom() for job in (*begun, *ready)]
+        values += [
+            {**follower.as_xcom(), "details": {**follower.details, "follows": leader.product}}
             for follower, leader in batch.followers
         ]
-        context["ti"].xcom_push(key="jobs", value=jobs)
+        context["ti"].xcom_push(key="jobs", value=values)
         context["ti"].xcom_push(key="report", value=report)
         return chunks
 
-    def _candidate(self, row: Any, problems: list[RowProblem]) -> Candidate | None:
-        """Check one row's video and product; a problem is added to ``problems`` instead."""
-        from media_upload.hooks.lazada import LazadaApiError
-        from media_upload.transfer.plan import plan_upload
+    def _jobs(
+        self, row: ManifestRow, steps: Mapping[str, PlatformSteps], problems: list[RowProblem]
+    ) -> list[UploadJob]:
+        """The row's video checked once, then one job per platform the row names; problems are added to
+        ``problems`` (the row's, or one platform's) instead."""
+        from media_upload.steps.common import TargetRefused
         from media_upload.transfer.source import Source, SourceError
 
+        targets = [target for target in row.targets if target.platform in steps]
         try:
             source = Source.of(row.video, self.source_conn_id)
-            info = source.inspect(max_bytes=MAX_FILE_BYTES, platform="Lazada")
-            block_size = row.block_size or optional_int("block_size", self.block_size)
-            plan = plan_upload(
-                str(source), info.size, BLOCK_RULES, block_size=block_size, chunks=1, blocks_in_flight=1
+            limit = max(steps[target.platform].max_file_bytes for target in targets)
+            info = source.inspect(
+                max_bytes=limit, platform=" and ".join(steps[t.platform].title for t in targets)
             )
+            digests = source.digests("sha256", "md5")
         except SourceError as exc:
             problems.append(RowProblem(row.line, "video", str(exc)))
-            return None
-        try:
-            item_id, sku_ids = self._product(row)
-        except LazadaApiError as exc:
-            field = "item_id" if row.item_id else "seller_sku"
-            problems.append(
-                RowProblem(
-                    row.line, field, f"{row.label}: {exc.message} ({exc.code}); check the product on Lazada"
+            return []
+        jobs = []
+        for target in targets:
+            platform = steps[target.platform]
+            try:
+                jobs.append(
+                    platform.catalog_job(
+                        row, target, source, info, digests, optional_int("block_size", self.block_size)
+                    )
                 )
-            )
-            return None
-        return Candidate(
-            row, source, info.name, info.size, source.sha256(), plan.blocks.block_size, item_id, sku_ids
-        )
-
-    def _product(self, row: Any) -> tuple[str, tuple[str, ...]]:
-        """The item id and SKU ids the row's video goes on, read from Lazada before any upload."""
-        if row.item_id:
-            product = self.hook.get_product_item(row.item_id)
-            known = {str(sku["SkuId"]) for sku in product.get("skus", [])}
-            missing = [sku for sku in row.sku_ids if sku not in known]
-            if missing:
-                from media_upload.hooks.lazada import LazadaApiError
-
-                raise LazadaApiError(
-                    "/product/item/get",
-                    "SKU_NOT_FOUND",
-                    f"item {row.item_id} has no SKU {', '.join(missing)}",
-                )
-            return str(row.item_id), tuple(row.sku_ids) or tuple(sorted(known))
-        product = self.hook.find_product(row.seller_sku or "")
-        skus = tuple(
-            str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == row.seller_sku
-        )
-        return str(product["item_id"]), skus
+            except SourceError as exc:
+                problems.append(RowProblem(row.line, "video", str(exc), platform.title))
+            except TargetRefused as exc:
+                problems.append(RowProblem(row.line, exc.field, exc.reason, platform.title))
+            except platform.api_error as exc:
+                problems.append(RowProblem(row.line, "(row)", f"{target.label}: {exc}", platform.title))
+        return jobs
 
 
-class LazadaCatalogCommitOperator(LazadaBaseOperator):
-    """Settles every upload of the batch: the chunk tasks commit each video as its last block goes up;
-    this commits what they could not and asks Lazada about commits whose answer was lost. Videos that
+class CatalogUploadChunkOperator(UploadChunkMixin, CatalogOperator):
+    """One chunk's blocks (of videos on any of the catalog's platforms), several at once; each video is
+    committed (completed, confirmed) by the chunk that delivers its last block, and the label says how
+    many. Meant to be mapped, one task per chunk.
+
+    :param chunk: one chunk from the plan task.
+    """
+
+    def __init__(self, *, chunk: Mapping[str, Any], **kwargs: Any) -> None:
+        from media_upload.operators.base import CHUNK_LABEL
+
+        kwargs.setdefault("map_index_template", CHUNK_LABEL)
+        super().__init__(**kwargs)
+        self.chunk = chunk
+
+    def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
+        from media_upload.steps.common import send_and_finish
+
+        steps = self.steps(context)
+        return self.upload_chunk(lambda chunk: send_and_finish(chunk, steps, self.log), "finished", "upload")
+
+
+class CatalogSettleOperator(CatalogOperator):
+    """Settles every upload of the batch: the chunk tasks commit each video as its last block goes up; this
+    commits what they could not and asks each platform about commits whose answer was lost. Videos that
     share an upload get its video. Returns the videos to wait for (every job that has a video id).
 
     A video whose blocks did not all go up (a chunk task failed) keeps its upload for the next run.
@@ -280,149 +359,186 @@ class LazadaCatalogCommitOperator(LazadaBaseOperator):
         self.plan_task_id = plan_task_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow.sdk.exceptions import AirflowSkipException
-
+        from media_upload.ledger import COMMITTED
         from media_upload.steps.common import UploadStopped
 
         values = context["ti"].xcom_pull(task_ids=self.plan_task_id, key="jobs")
         if values is None:
-            raise AirflowSkipException("The plan did not run, so there is nothing to commit")
+            raise AirflowSkipException("The plan did not run, so there is nothing to settle")
         steps = self.steps(context)
-        jobs = _jobs(values)
+        jobs = jobs_of(values)
         uploads = [job for job in jobs if not job.video_id and not job.details.get("follows")]
-        videos = {job.product: job for job in jobs if job.video_id}
+        videos = {(job.platform, job.product): job for job in jobs if job.video_id}
         lost: list[str] = []
-        for job, result in zip(uploads, each(uploads, steps.commit), strict=True):
-            if isinstance(result, steps.transport_error):
-                lost.append(f"{job.label}: {result}")
-            elif isinstance(result, UploadStopped | steps.api_error):
-                self.log.warning("%s: not committed: %s", job.label, result)
-                steps.record(job, reason=str(result)[:1000])
+        for job, result in zip(
+            uploads, each(uploads, lambda job: steps[job.platform].finish(job)), strict=True
+        ):
+            platform = steps[job.platform]
+            if isinstance(result, platform.transport_error):
+                lost.append(f"{platform.title} {job.label}: {result}")
+            elif isinstance(result, UploadStopped | platform.api_error):
+                self.log.warning("%s %s: not committed: %s", platform.title, job.label, result)
+                platform.record(job, reason=str(result)[:1000])
             elif isinstance(result, BaseException):
                 raise result
             elif result is not None and result.video_id:
-                videos[job.product] = result
+                videos[(job.platform, job.product)] = result
         for follower in (job for job in jobs if job.details.get("follows")):
-            leader = videos.get(str(follower.details["follows"]))
+            leader = videos.get((follower.platform, str(follower.details["follows"])))
             if leader is not None:
-                steps.record_reuse(follower.with_(video_id=leader.video_id), leader.label)
-                videos[follower.product] = follower.with_(video_id=leader.video_id)
+                steps[follower.platform].record(
+                    follower,
+                    state=COMMITTED,
+                    video_id=leader.video_id,
+                    reason=f"reuses the video uploaded for {leader.label}",
+                )
+                videos[(follower.platform, follower.product)] = follower.with_(video_id=leader.video_id)
         if lost:  # the answers may come on a retry; the ledger keeps these commits open until then
-            raise AirflowException(
-                "Lazada did not answer these commits; a retry asks again:\n" + "\n".join(lost)
-            )
+            raise AirflowException("These commits got no answer; a retry asks again:\n" + "\n".join(lost))
         self.log.info("%d video(s) to wait for", len(videos))
         return [job.as_xcom() for job in videos.values()]
 
 
-class LazadaCatalogAuditSensor(LazadaVideoAuditSensor):
-    """Waits, deferred, until Lazada has audited every video of the batch; one trigger for them all.
+class CatalogAttachOperator(CatalogOperator):
+    """Waits, deferred, for every video of the batch, and puts each on its product the moment its own audit
+    (or transcoding) passes; a rejected one is recorded and reported at once. One trigger watches every
+    platform's videos and fires as soon as any settles; the task attaches what settled and defers again
+    for the rest, so a video never waits for its slower siblings.
 
-    Returns ``{video_id: state}``. A rejected video does not fail this task: the attach step records it
-    and goes on with the others.
+    When every video has settled (or ``timeout`` passed), adds one event to each Asset in ``outlets``
+    for the whole run, ``extra = {"run_id", "videos": [...]}`` naming every attached video with its
+    platform, and one event per video under each AssetAlias. A video whose product update fails
+    passingly makes the task fail at the end, after the others, so a retry finishes it.
 
-    :param videos: the commit step's output. (templated)
+    :param settle_task_id: the settle task, whose output lists the videos.
+    :param poke_interval: the longest wait between two looks at a platform that does not push.
+    :param timeout: how long to wait for the audits, in seconds.
     """
 
-    template_fields: Sequence[str] = (*LazadaVideoAuditSensor.template_fields, "videos")
-
-    def __init__(self, *, videos: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("deferrable", True)
-        super().__init__(video_id="", **kwargs)
-        self.videos = videos
-
-    @property
-    def video_ids(self) -> list[str]:
-        return sorted({str(video["video_id"]) for video in self.videos or () if video.get("video_id")})
-
-    def poke(self, context: Context) -> Any:
-        from airflow.sdk import PokeReturnValue
-
-        from media_upload.protocols.lazada import TERMINAL_VIDEO_STATES
-
-        states = {video_id: str(self.hook.get_video(video_id)["state"]) for video_id in self.video_ids}
-        return PokeReturnValue(
-            is_done=all(state in TERMINAL_VIDEO_STATES for state in states.values()), xcom_value=states
-        )
-
-    def trigger(self) -> Any:
-        from media_upload.triggers.lazada import LazadaVideosAuditTrigger
-
-        return LazadaVideosAuditTrigger(
-            video_ids=self.video_ids, lazada_conn_id=self.lazada_conn_id, poll_interval=self.poke_interval
-        )
-
-    def outcome(self, event: dict[str, Any]) -> Any:
-        return dict(event.get("states") or {})
-
-    def execute(self, context: Context) -> Any:
-        if not self.video_ids:
-            self.log.info("No video to wait for")
-            return {}
-        return super().execute(context)
-
-
-class LazadaCatalogAttachOperator(LazadaBaseOperator):
-    """Records each audit's end in the ledger and puts every audited video on its product (UpdateProduct).
-
-    Adds one event to each Asset in ``outlets`` for the whole batch, ``extra = {"videos": [...]}`` listing
-    every attached video, so a product-sync DAG runs once per catalog run; and one event per video under
-    :func:`product_video_events` for those who want them. A video whose update fails is recorded with the
-    reason; a transient failure makes the task fail after the others are done, so a retry finishes them.
-
-    :param commit_task_id: the commit task, whose output lists the videos.
-    :param audit_task_id: the audit wait, whose output is each video's state (none when it timed out).
-    """
-
-    def __init__(self, *, commit_task_id: str, audit_task_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, settle_task_id: str, poke_interval: float = 30, timeout: float = 24 * 3600, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
-        self.commit_task_id = commit_task_id
-        self.audit_task_id = audit_task_id
+        self.settle_task_id = settle_task_id
+        self.poke_interval = poke_interval
+        self.wait_timeout = timeout
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from media_upload.ledger import REJECTED
 
-        videos = context["ti"].xcom_pull(task_ids=self.commit_task_id)
+        videos = context["ti"].xcom_pull(task_ids=self.settle_task_id)
         if not videos:
-            raise AirflowSkipException("No video was committed, so there is nothing to attach")
+            raise AirflowSkipException("No video was committed, so there is nothing to wait for")
+        pending = [
+            job.key
+            for job in jobs_of(videos)
+            if (entry := self.ledger.get(*job.key)) is None or entry.state not in (ATTACHED, REJECTED)
+        ]
+        return self._settle(context, {}, pending, time.time() + self.wait_timeout)
+
+    def resume(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """Back from the trigger: its event names the states it saw and echoes what is still waited for."""
+        if event.get("status") == "error":
+            raise AirflowException(f"Waiting for the videos failed: {event.get('message')}")
+        echo = event["echo"]
+        pending = [tuple(key) for key in echo["pending"]]
+        return self._settle(context, dict(event.get("states") or {}), pending, float(echo["deadline"]))
+
+    def _settle(
+        self, context: Context, states: Mapping[str, str], pending: Sequence[Sequence[str]], deadline: float
+    ) -> list[dict[str, Any]]:
+        from media_upload.triggers.videos import VideosSettledTrigger, video_key
+
         steps = self.steps(context)
-        states = context["ti"].xcom_pull(task_ids=self.audit_task_id) or {}
+        jobs = {job.key: job for job in jobs_of(context["ti"].xcom_pull(task_ids=self.settle_task_id))}
+        waiting: list[UploadJob] = []
         audited: list[UploadJob] = []
-        for job in _jobs(videos):
-            state = states.get(str(job.video_id))
-            if state is None:
-                self.log.warning(
-                    "%s: video %s has no audit result yet; the next run waits again", job.label, job.video_id
-                )
-            elif state == "AUDIT_SUCCESS":
-                steps.audited(job, state)
+        for job in (jobs[tuple(key)] for key in pending if tuple(key) in jobs):  # type: ignore[index]
+            state = states.get(video_key(job.platform, job.video_id or ""))
+            verdict = steps[job.platform].audited(job, state) if state else None
+            if verdict == "ready":
                 audited.append(job)
+            elif verdict == "failed":
+                self.log.warning(
+                    "%s %s: video %s ended in %s", steps[job.platform].title, job.label, job.video_id, state
+                )
             else:
-                steps.audited(job, state)
-                self.log.warning("%s: video %s ended in %s", job.label, job.video_id, state)
-        attached: list[dict[str, Any]] = []
-        retry: list[str] = []
-        for job, result in zip(audited, each(audited, steps.attach), strict=True):
-            if isinstance(result, BaseException):
-                steps.stopped_attaching(job, result)
-                if isinstance(result, steps.transport_error):
-                    retry.append(f"{job.label}: {result}")
-                continue
-            attached.append(
-                {
-                    "seller_sku": job.seller_sku,
-                    "item_id": result["item_id"],
-                    "video_id": job.video_id,
-                    "content_sha256": job.content_sha256,
-                }
+                waiting.append(job)
+        retry = self._attach(steps, audited)
+        if waiting and time.time() < deadline:
+            self.log.info(
+                "%d video(s) attached or settled so far; waiting for %d",
+                len(jobs) - len(waiting),
+                len(waiting),
             )
+            self.defer(
+                trigger=VideosSettledTrigger(
+                    videos=[
+                        {
+                            "platform": job.platform,
+                            "conn_id": self.connections[job.platform],
+                            "video_id": job.video_id,
+                            "final": steps[job.platform].final_states(job),
+                        }
+                        for job in waiting
+                    ],
+                    poll_interval=self.poke_interval,
+                    echo={"pending": [list(job.key) for job in waiting], "deadline": deadline},
+                ),
+                method_name="resume",
+                timeout=timedelta(seconds=max(deadline - time.time(), 1)),
+            )
+        for job in waiting:
+            self.log.warning(
+                "%s %s: video %s has no final state yet; the next run waits again",
+                steps[job.platform].title,
+                job.label,
+                job.video_id,
+            )
+        attached = self._attached(steps, jobs.values(), context["run_id"])
         self._emit(context, attached)
         if retry:
             raise AirflowException(
                 "These products could not be updated yet; a retry tries again:\n" + "\n".join(retry)
             )
         return attached
+
+    def _attach(self, steps: Mapping[str, PlatformSteps], audited: Sequence[UploadJob]) -> list[str]:
+        """Put each audited video on its product; returns the passing failures, for a retry."""
+        retry: list[str] = []
+        for job, result in zip(
+            audited, each(audited, lambda job: steps[job.platform].attach(job)), strict=True
+        ):
+            platform = steps[job.platform]
+            if isinstance(result, BaseException):
+                platform.stopped_attaching(job, result)
+                if isinstance(result, platform.transport_error):
+                    retry.append(f"{platform.title} {job.label}: {result}")
+            elif result is not None:
+                self.log.info("%s %s: video %s is on its product", platform.title, job.label, job.video_id)
+        return retry
+
+    def _attached(
+        self, steps: Mapping[str, PlatformSteps], jobs: Iterable[UploadJob], run_id: str
+    ) -> list[dict[str, Any]]:
+        """Every video this run put on its product, as the Asset events name them."""
+        found = []
+        for job in jobs:
+            entry = self.ledger.get(*job.key)
+            if entry is None or entry.state != ATTACHED or entry.run_id != run_id:
+                continue
+            found.append(
+                {
+                    "platform": job.platform,
+                    "product": job.product,
+                    "seller_sku": job.seller_sku,
+                    "item_id": entry.details.get("item_id") or job.item_id,
+                    "video_id": job.video_id,
+                    "content_sha256": job.content_sha256,
+                }
+            )
+        return found
 
     def _emit(self, context: Context, attached: list[dict[str, Any]]) -> None:
         if not attached:
@@ -432,7 +548,6 @@ class LazadaCatalogAttachOperator(LazadaBaseOperator):
                 context["outlet_events"][outlet].extra = {"run_id": context["run_id"], "videos": attached}  # type: ignore[dict-item]
             elif isinstance(outlet, AssetAlias):
                 for video in attached:
-                    uri = f"x-lazada://{self.seller}/items/{video['item_id']}/video"
-                    context["outlet_events"][outlet].add(
-                        Asset(uri=uri, name=f"lazada_item_{video['item_id']}"), extra=video
-                    )
+                    name = f"{video['platform']}_item_{video['item_id'] or video['product']}"
+                    uri = f"x-{video['platform'].replace('_', '-')}://{self.accounts.get(video['platform']) or self.connections[video['platform']]}/items/{video['item_id'] or video['product']}/video"
+                    context["outlet_events"][outlet].add(Asset(uri=uri, name=name), extra=video)

@@ -11,32 +11,37 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from media_upload.catalog.plan import PLATFORM
+from media_upload.catalog.operators import CatalogOperator
 from media_upload.ledger import ATTACHED, AUDITED, COMMIT_UNKNOWN, COMMITTED, PLANNED, UPLOADING, LedgerEntry
-from media_upload.operators.lazada import LazadaBaseOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-COLUMNS = ["line", "product", "state", "video_id", "bytes", "reason"]
+COLUMNS = ["line", "platform", "product", "state", "video_id", "bytes", "reason"]
 #: What a video left short of ``attached`` at the end of a run means, when the ledger gives no reason.
 UNFINISHED = {
     PLANNED: "nothing was uploaded; the next run starts it",
     UPLOADING: "not every block went up; the next run resumes the upload",
-    COMMIT_UNKNOWN: "the commit's answer was lost; the next run asks Lazada what happened",
+    COMMIT_UNKNOWN: "the commit's answer was lost; the next run asks the platform what happened",
     COMMITTED: "the audit did not end during this run; the next run waits for it again",
     AUDITED: "audited but not on its product; the next run attaches it",
 }
+#: Platforms whose videos go on no product: "audited" is where they end, ready.
+_NO_PRODUCT = frozenset({"huawei_vod"})
+
+
+def _done(row: dict[str, Any]) -> bool:
+    return row["state"] == ATTACHED or (row["state"] == AUDITED and row["platform"] in _NO_PRODUCT)
 
 
 def summarize(
     report: dict[str, Any], jobs: Sequence[dict[str, Any]], entries: Sequence[LedgerEntry], seconds: float
 ) -> dict[str, Any]:
-    """Counts and one line per manifest row, from the plan's report and the ledger rows of the run."""
-    by_product = {entry.product: entry for entry in entries if entry.platform == PLATFORM}
+    """Counts and one line per manifest row and platform, from the plan's report and the run's ledger rows."""
+    by_key = {(entry.platform, entry.product, entry.content_sha256): entry for entry in entries}
     rows: list[dict[str, Any]] = []
     for job in jobs:
-        entry = by_product.get(job["product"])
+        entry = by_key.get((job["platform"], job["product"], job["content_sha256"]))
         state = entry.state if entry else PLANNED
         uploaded = bool(
             entry
@@ -44,51 +49,51 @@ def summarize(
             and not job.get("video_id")
             and not (job.get("details") or {}).get("follows")
         )
-        rows.append(
-            {
-                "line": job.get("line") or "",
-                "product": job.get("label") or job["product"],
-                "state": state,
-                "video_id": (entry.video_id if entry else None) or "",
-                "bytes": job["size"] if uploaded else 0,
-                "reason": (entry.reason if entry else None) or UNFINISHED.get(state, ""),
-            }
-        )
-    rows += [
-        {
-            "line": skip["line"],
-            "product": skip["label"],
-            "state": "skipped",
-            "video_id": "",
-            "bytes": 0,
-            "reason": skip["reason"],
+        row = {
+            "line": job.get("line") or "",
+            "platform": job["platform"],
+            "product": job.get("label") or job["product"],
+            "state": state,
+            "video_id": (entry.video_id if entry else None) or "",
+            "bytes": job["size"] if uploaded else 0,
+            "reason": (entry.reason if entry else None) or "",
         }
+        if not row["reason"] and not _done(row):
+            row["reason"] = UNFINISHED.get(state, "")
+        rows.append(row)
+    rows += [
+        {"line": skip["line"], "platform": skip.get("platform", ""), "product": skip["label"], "state": "skipped",
+         "video_id": "", "bytes": 0, "reason": skip["reason"]}
         for skip in report["skipped"]
-    ]
+    ]  # fmt: skip
     rows += [
-        {
-            "line": bad["line"],
-            "product": "",
-            "state": "invalid",
-            "video_id": "",
-            "bytes": 0,
-            "reason": f"{bad['field']}: {bad['reason']}",
-        }
+        {"line": bad["line"], "platform": bad.get("platform", ""), "product": "", "state": "invalid", "video_id": "",
+         "bytes": 0, "reason": f"{bad['field']}: {bad['reason']}"}
         for bad in report["invalid"]
-    ]
+    ]  # fmt: skip
     rows += [
-        {"line": line, "product": "", "state": "deferred", "video_id": "", "bytes": 0, "reason": "next batch"}
+        {"line": line, "platform": "", "product": "", "state": "deferred", "video_id": "", "bytes": 0,
+         "reason": "next batch"}
         for line in report["deferred_lines"]
-    ]
-    rows.sort(key=lambda row: (int(row["line"]) if str(row["line"]).isdigit() else 0, row["product"]))
+    ]  # fmt: skip
+    rows.sort(
+        key=lambda row: (
+            int(row["line"]) if str(row["line"]).isdigit() else 0,
+            row["platform"],
+            row["product"],
+        )
+    )
     byte_count = sum(int(row["bytes"]) for row in rows)
     seconds = max(seconds, 0.001)
     return {
         "manifest": report["manifest"],
+        "platforms": report.get("platforms", []),
         "uploaded": sum(1 for row in rows if row["bytes"]),
-        "attached": sum(row["state"] == ATTACHED for row in rows),
+        "attached": sum(_done(row) for row in rows),
         "skipped": len(report["skipped"]),
-        "failed": sum(row["state"] not in (ATTACHED, "skipped", "invalid", "deferred") for row in rows),
+        "failed": sum(
+            not _done(row) and row["state"] not in ("skipped", "invalid", "deferred") for row in rows
+        ),
         "invalid": len(report["invalid"]),
         "deferred": len(report["deferred_lines"]),
         "bytes_uploaded": byte_count,
@@ -104,15 +109,16 @@ def table(summary: dict[str, Any]) -> str:
         f"failed {summary['failed']}, bad rows {summary['invalid']}, next batch {summary['deferred']}; "
         f"{summary['bytes_uploaded']:,} bytes in {summary['seconds']} s ({summary['bytes_per_second']:,} B/s)"
     )
-    lines = [head, f"{'line':>5}  {'product':<28} {'state':<15} {'video id':<12} reason"]
+    lines = [head, f"{'line':>5}  {'platform':<11} {'product':<28} {'state':<15} {'video id':<14} reason"]
     lines += [
-        f"{row['line']!s:>5}  {row['product']!s:<28} {row['state']:<15} {row['video_id']!s:<12} {row['reason']}"
+        f"{row['line']!s:>5}  {row['platform']:<11} {row['product']!s:<28} {row['state']:<15} {row['video_id']!s:<14} "
+        f"{row['reason']}"
         for row in summary["rows"]
     ]
     return "\n".join(lines)
 
 
-class LazadaCatalogReportOperator(LazadaBaseOperator):
+class CatalogReportOperator(CatalogOperator):
     """The run's summary: an XCom, a CSV under the run's log folder and a table in the task log.
 
     :param plan_task_id: task id of the plan step (its ``report`` and ``jobs`` XComs).
@@ -131,7 +137,8 @@ class LazadaCatalogReportOperator(LazadaBaseOperator):
         jobs = ti.xcom_pull(task_ids=self.plan_task_id, key="jobs") or []
         started = context["dag_run"].start_date or datetime.now(UTC)
         entries = [
-            self.ledger.get(PLATFORM, self.seller, job["product"], job["content_sha256"]) for job in jobs
+            self.ledger.get(job["platform"], job["account"], job["product"], job["content_sha256"])
+            for job in jobs
         ]
         summary = summarize(
             report, jobs, [e for e in entries if e], (datetime.now(UTC) - started).total_seconds()
@@ -156,7 +163,7 @@ class LazadaCatalogReportOperator(LazadaBaseOperator):
         return path
 
 
-class LazadaCatalogVerdictOperator(BaseOperator):
+class CatalogVerdictOperator(BaseOperator):
     """Fails the run when a video failed (the report lists which and why), unless told otherwise.
 
     A plain operator rather than a ``@task``: the decorator's module costs the DAG file a tenth of a second
@@ -180,14 +187,14 @@ class LazadaCatalogVerdictOperator(BaseOperator):
         strict = str(self.fail_on_video_errors).lower() in ("true", "1", "yes")
         if summary["failed"] and strict:
             failures = [
-                f"line {row['line']} {row['product']}: {row['state']}: {row['reason']}"
+                f"line {row['line']} {row['platform']} {row['product']}: {row['state']}: {row['reason']}"
                 for row in summary["rows"]
-                if row["state"] not in (ATTACHED, "skipped", "invalid", "deferred")
+                if not _done(row) and row["state"] not in ("skipped", "invalid", "deferred")
             ]
             raise AirflowFailException(f"{summary['failed']} video(s) failed:\n" + "\n".join(failures))
 
 
-class LazadaCatalogNextBatchOperator(BaseOperator):
+class CatalogNextBatchOperator(BaseOperator):
     """Triggers a run of the same DAG for the rows this batch could not hold; skipped when none are left.
 
     :param plan_task_id: the plan task, whose ``report`` names the next line.

@@ -3,7 +3,7 @@ chunk upload every platform maps, and the small checks of task arguments."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -76,19 +76,26 @@ class PlatformOperator(BaseOperator):
 
 class UploadChunkMixin:
     """A mapped chunk task: the chunk's blocks, several at once, then the finish (commit) of each upload
-    whose last block it delivered; its label then says so. Returns ``{upload_id: [{"partNumber", "eTag"}]}``.
+    whose last block it delivered; its label then says so (``· committed video 123``), so the graph shows
+    which task sent the commit. Returns ``{upload_id: [{"partNumber", "eTag"}]}``.
     """
 
     chunk: Mapping[str, Any]
 
-    def upload_chunk(self, steps: Any, context: Context) -> dict[str, list[dict[str, Any]]]:
-        result = steps.send(self.chunk)
+    def upload_chunk(
+        self, send: Callable[[Mapping[str, Any]], ChunkResult], verb: str, noun: str
+    ) -> dict[str, list[dict[str, Any]]]:
+        result = send(self.chunk)
         if result.videos:
             ids = list(result.videos.values())
-            finished = f"{steps.video_noun} {ids[0]}" if len(ids) == 1 else f"{len(ids)} {steps.video_noun}s"
-            self.chunk = {**self.chunk, "label": f"{self.chunk['label']} · {steps.finish_verb} {finished}"}
+            finished = f"{noun} {ids[0]}" if len(ids) == 1 else f"{len(ids)} {noun}s"
+            self.chunk = {**self.chunk, "label": f"{self.chunk['label']} · {verb} {finished}"}
         raise_first_failure(result)
         return result.parts
+
+    def upload_with(self, steps: PlatformSteps) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`upload_chunk` through one platform's steps."""
+        return self.upload_chunk(steps.send, steps.finish_verb, steps.video_noun)
 
 
 def refuse(problem: Exception | str) -> AirflowFailException:

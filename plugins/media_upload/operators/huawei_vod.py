@@ -269,7 +269,7 @@ class HuaweiVodUploadChunkOperator(UploadChunkMixin, HuaweiVodBaseOperator):
         self.chunk = chunk
 
     def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
-        return self.upload_chunk(self.steps(context), context)
+        return self.upload_with(self.steps(context))
 
 
 class HuaweiVodConfirmUploadOperator(HuaweiVodBaseOperator):

@@ -210,7 +210,7 @@ class LazadaUploadChunkOperator(UploadChunkMixin, LazadaBaseOperator):
         self.chunk = chunk
 
     def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
-        return self.upload_chunk(self.steps(context), context)
+        return self.upload_with(self.steps(context))
 
 
 class LazadaCommitVideoOperator(LazadaBaseOperator):

@@ -98,9 +98,7 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
         self.source_conn_id = source_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from dataclasses import replace
-
-        from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, PART_RULES, video_problem
+        from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, part_rules, video_problem
         from media_upload.steps.common import Segment, UploadJob, UploadStopped, chunk_payload
         from media_upload.steps.shopee import PLATFORM
         from media_upload.transfer.plan import plan_upload
@@ -110,9 +108,7 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
         if item_id and not item_id.isdigit():
             raise refuse(f"item_id {item_id!r} is not a Shopee item id (a number)")
         part_size = self.hook.credentials.part_size
-        rules = replace(
-            PART_RULES, min_part_bytes=part_size, max_part_bytes=part_size, recommended_part_bytes=part_size
-        )
+        rules = part_rules(part_size)
         try:
             source = Source.of(self.source, self.source_conn_id)
             info = source.inspect(max_bytes=MAX_FILE_BYTES_DECIMAL + 1, platform="Shopee")
@@ -194,7 +190,7 @@ class ShopeeUploadChunkOperator(UploadChunkMixin, ShopeeBaseOperator):
         self.chunk = chunk
 
     def execute(self, context: Context) -> dict[str, list[dict[str, Any]]]:
-        return self.upload_chunk(self.steps(context), context)
+        return self.upload_with(self.steps(context))
 
 
 class ShopeeCompleteUploadOperator(ShopeeBaseOperator):

@@ -203,6 +203,20 @@ PART_RULES = PartRules(
     recommended_part_bytes=PART_BYTES,
 )
 
+
+def part_rules(part_bytes: int = PART_BYTES) -> PartRules:
+    """The plan's rules for parts of exactly ``part_bytes`` (the connection's reading of "4 MB")."""
+    return PartRules(
+        platform="Shopee",
+        unit="part",
+        max_file_bytes=MAX_FILE_BYTES_DECIMAL + 1,
+        min_part_bytes=part_bytes,
+        max_part_bytes=part_bytes,
+        max_parts=None,
+        recommended_part_bytes=part_bytes,
+    )
+
+
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 
 

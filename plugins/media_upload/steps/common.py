@@ -13,7 +13,7 @@ import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media_upload.ledger import (
     ATTACHED,
@@ -31,7 +31,10 @@ from media_upload.ledger import (
 from media_upload.steps.rules import Action, Decision, decide
 from media_upload.transfer.engine import Ack, BlockTask, Progress, send_blocks
 from media_upload.transfer.plan import BlockPlan, Chunk, _mb
-from media_upload.transfer.source import Source, SourceError
+from media_upload.transfer.source import Source, SourceError, SourceInfo
+
+if TYPE_CHECKING:
+    from media_upload.catalog.manifest import ManifestRow, RowProblem, Target
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,15 @@ class UploadJob:
             block_size=self.block_size,
             block_count=self.plan.count,
         )
+
+
+class TargetRefused(Exception):
+    """A catalog row cannot go to a platform as it is: ``field`` is the manifest column at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
 
 
 class UploadStopped(Exception):
@@ -345,6 +357,10 @@ class PlatformSteps:
     video_noun = "video"
     #: ``module.Class`` of the platform's hook, built from a connection id.
     hook_path: str
+    #: ``module.Class`` of the :class:`~media_upload.triggers.base.StateReader` its waits read states with.
+    state_reader_path: str
+    #: Files must be smaller than this.
+    max_file_bytes: int
 
     @classmethod
     def make_hook(cls, conn_id: str) -> Any:
@@ -458,6 +474,31 @@ class PlatformSteps:
             **changes,
         )
 
+    # ------------------------------------------------------------------ catalog
+
+    #: The manifest columns that name a product on this platform, and how a message names them.
+    manifest_columns: tuple[str, ...] = ()
+    manifest_hint: str = ""
+
+    @classmethod
+    def manifest_target(cls, row: ManifestRow, record: Mapping[str, Any]) -> Target | RowProblem | None:
+        """The row's product on this platform from its columns; a problem naming the field; None when the
+        row does not name one here."""
+        raise NotImplementedError
+
+    def catalog_job(
+        self,
+        row: ManifestRow,
+        target: Target,
+        source: Source,
+        info: SourceInfo,
+        digests: Mapping[str, Any],
+        block_size: int | None,
+    ) -> UploadJob:
+        """The upload of ``row``'s video to ``target``, with every check this platform makes before an upload
+        (limits, the product exists). Raises :class:`TargetRefused` or :class:`SourceError` naming the field."""
+        raise NotImplementedError
+
     # --------------------------------------------------------------------- send
 
     def send_block(self, job: UploadJob, task: BlockTask, data: bytes) -> str:
@@ -490,6 +531,10 @@ class PlatformSteps:
         will, None while it may still change."""
         raise NotImplementedError
 
+    def final_states(self, job: UploadJob) -> list[str]:
+        """The states after which ``job``'s video never changes (a wait ends on them)."""
+        raise NotImplementedError
+
     def audited(self, job: UploadJob, state: str) -> str | None:
         """Record the platform's verdict on ``state`` (audited, or rejected with the state); returns it."""
         verdict = self.verdict(job, state)
@@ -508,8 +553,12 @@ class PlatformSteps:
         """Put the job's audited video on its product and record it; None for a platform without products."""
         return None
 
-    def attached(self, job: UploadJob) -> None:
-        self._record(job.entry(self.ledger), state=ATTACHED, reason=None, finished_at=now())
+    def attached(self, job: UploadJob, **details: Any) -> None:
+        """Record that the job's video is on its product; ``details`` (the item it went on) are kept."""
+        entry = job.entry(self.ledger)
+        self._record(
+            entry, state=ATTACHED, reason=None, finished_at=now(), details={**entry.details, **details}
+        )
 
     def stopped_attaching(self, job: UploadJob, exc: BaseException) -> None:
         """The product update failed: the row keeps its video (the next run attaches it), with the reason."""

@@ -8,8 +8,9 @@ is the "video id" of the ledger, the OBS upload id its upload id.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import base64
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from media_upload.hooks.huawei_vod import (
     HuaweiVodApiError,
@@ -30,9 +31,24 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
-from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, AssetStatus
+from media_upload.protocols.huawei_vod import (
+    FAILED_ASSET_STATUSES,
+    MAX_PART_BYTES,
+    MAX_PARTS,
+    PART_RULES,
+    VIDEO_TYPES,
+    AssetStatus,
+)
 from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
+from media_upload.transfer.plan import plan_upload
+from media_upload.transfer.source import Source, SourceInfo
+
+if TYPE_CHECKING:
+    from media_upload.catalog.manifest import ManifestRow, RowProblem, Target
+
+#: CreateAsset takes a title of at most this many bytes.
+MAX_TITLE_BYTES = 128
 
 PLATFORM = "huawei_vod"
 #: Statuses of an asset whose upload was never confirmed.
@@ -48,9 +64,17 @@ class HuaweiVodSteps(PlatformSteps):
     finish_verb = "confirmed"
     video_noun = "asset"
     hook_path = "media_upload.hooks.huawei_vod.HuaweiVodHook"
+    state_reader_path = "media_upload.triggers.huawei_vod.HuaweiVodStateReader"
     transport_error = HuaweiVodTransportError
     api_error = HuaweiVodApiError
     hook: HuaweiVodHook
+
+    max_file_bytes = MAX_PART_BYTES * MAX_PARTS + 1
+
+    def final_states(self, job: UploadJob) -> list[str]:
+        return sorted(
+            {*(job.details.get("ready_statuses") or (AssetStatus.PUBLISHED,)), *FAILED_ASSET_STATUSES}
+        )
 
     # -------------------------------------------------------------------- begin
 
@@ -140,6 +164,65 @@ class HuaweiVodSteps(PlatformSteps):
             )
             self.hook.put_object(signed, data, job.details["content_type"], headers_md5)
         self.log.info("%s: uploaded %s bytes in one PUT", job.label, f"{job.size:,}")
+
+    # ------------------------------------------------------------------ catalog
+
+    manifest_columns = ("huawei_vod",)
+    manifest_hint = "huawei_vod (Huawei VOD: the name the asset is kept under)"
+
+    @classmethod
+    def manifest_target(cls, row: ManifestRow, record: Mapping[str, Any]) -> Target | RowProblem | None:
+        from media_upload.catalog.manifest import RowProblem, Target, text
+
+        name = text(record, "huawei_vod")
+        if not name:
+            return None
+        if not row.title or len(row.title.encode()) > MAX_TITLE_BYTES:
+            return RowProblem(
+                row.line, "title", f"a VOD asset needs a title of 1 to {MAX_TITLE_BYTES} bytes", cls.title
+            )
+        return Target(PLATFORM, name, name, {})
+
+    def catalog_job(
+        self,
+        row: ManifestRow,
+        target: Target,
+        source: Source,
+        info: SourceInfo,
+        digests: Mapping[str, Any],
+        block_size: int | None,
+    ) -> UploadJob:
+        plan = plan_upload(str(source), info.size, PART_RULES, chunks=1, blocks_in_flight=1)
+        video_type, content_type = VIDEO_TYPES[info.media.container]
+        video_md5 = base64.b64encode(digests["md5"].digest()).decode()
+        asset = {
+            "title": row.title,
+            "video_name": info.name,
+            "video_type": video_type,
+            "auto_publish": True,
+            "video_md5": video_md5,
+        }
+        return UploadJob(
+            platform=PLATFORM,
+            account=self.account,
+            product=target.product,
+            content_sha256=digests["sha256"].hexdigest(),
+            label=target.label,
+            source=source.location,
+            source_conn_id=source.conn_id,
+            name=info.name,
+            size=info.size,
+            block_size=plan.blocks.block_size,
+            title=row.title,
+            line=row.line,
+            details={  # the catalog's chunk tasks carry the bytes: always multipart, never one PUT in the plan
+                "mode": "multipart",
+                "content_type": content_type,
+                "video_md5": video_md5,
+                "ready_statuses": [AssetStatus.PUBLISHED.value],
+                "asset": asset,
+            },
+        )
 
     # --------------------------------------------------------------------- send
 

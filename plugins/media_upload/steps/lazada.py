@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media_upload.hooks.lazada import TRANSIENT_CODES, LazadaApiError, LazadaHook, LazadaTransportError
 from media_upload.ledger import (
@@ -24,9 +24,23 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
-from media_upload.protocols.lazada import FAILED_VIDEO_STATES, VideoState
-from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
+from media_upload.protocols.lazada import (
+    BLOCK_RULES,
+    FAILED_VIDEO_STATES,
+    MAX_BLOCK_BYTES,
+    MAX_FILE_BYTES,
+    TERMINAL_VIDEO_STATES,
+    VIDEO_USAGES,
+    VideoState,
+    check_video_metadata,
+)
+from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
+from media_upload.transfer.plan import plan_upload
+from media_upload.transfer.source import Source, SourceInfo
+
+if TYPE_CHECKING:
+    from media_upload.catalog.manifest import ManifestRow, RowProblem, Target
 
 PLATFORM = "lazada"
 #: How the emulator (and, by its reading, Lazada) answers a second commit of a committed upload.
@@ -41,9 +55,15 @@ class LazadaSteps(PlatformSteps):
     platform = PLATFORM
     title = "Lazada"
     hook_path = "media_upload.hooks.lazada.LazadaHook"
+    state_reader_path = "media_upload.triggers.lazada.LazadaStateReader"
     transport_error = LazadaTransportError
     api_error = LazadaApiError
     hook: LazadaHook
+
+    max_file_bytes = MAX_FILE_BYTES
+
+    def final_states(self, job: UploadJob) -> list[str]:
+        return sorted(TERMINAL_VIDEO_STATES)
 
     # -------------------------------------------------------------------- begin
 
@@ -57,6 +77,117 @@ class LazadaSteps(PlatformSteps):
 
     def resume(self, job: UploadJob, entry: LedgerEntry) -> UploadJob | None:
         return super().resume(job, entry) if entry.upload_id else None
+
+    # ------------------------------------------------------------------ catalog
+
+    manifest_columns = (
+        "seller_sku", "item_id", "sku_id", "video_usage", "lazada_seller_sku", "lazada_item_id", "lazada_sku_id",
+    )  # fmt: skip
+    manifest_hint = "seller_sku or item_id (Lazada)"
+
+    @classmethod
+    def manifest_target(cls, row: ManifestRow, record: Mapping[str, Any]) -> Target | RowProblem | None:
+        from media_upload.catalog.manifest import RowProblem, Target, quoted, text
+
+        def value(name: str) -> str:
+            return text(record, f"lazada_{name}") or text(record, name)
+
+        def problem(field: str, reason: str) -> RowProblem:
+            return RowProblem(row.line, field, reason, cls.title)
+
+        seller_sku, item_id, sku_id = value("seller_sku"), value("item_id"), value("sku_id")
+        if not seller_sku and not item_id:
+            return problem("sku_id", "sku_id needs item_id") if sku_id else None
+        if item_id and not item_id.isdigit():
+            return problem("item_id", f"{quoted(item_id)} is not a number")
+        sku_ids = tuple(part.strip() for part in sku_id.split(",") if part.strip())
+        if sku_ids and not item_id:
+            return problem("sku_id", "sku_id needs item_id (UpdateProduct names SKUs of one item)")
+        if any(not part.isdigit() for part in sku_ids):
+            return problem("sku_id", f"{quoted(sku_id)} is not a number or comma-separated numbers")
+        try:
+            check_video_metadata(row.title, row.cover_url)
+        except ValueError as exc:
+            return problem("title" if not row.title else "cover_url", str(exc))
+        if row.block_size is not None and row.block_size > MAX_BLOCK_BYTES:
+            return problem(
+                "block_size", f"{row.block_size:,} is more than Lazada's {MAX_BLOCK_BYTES:,} bytes per block"
+            )
+        video_usage = text(record, "video_usage") or "pro_main_video"
+        if video_usage not in VIDEO_USAGES:
+            return problem("video_usage", f"{quoted(video_usage)} is not one of {', '.join(VIDEO_USAGES)}")
+        product = f"item:{item_id}" if item_id else f"sku:{seller_sku}"
+        fields = {
+            "seller_sku": seller_sku or None,
+            "item_id": item_id or None,
+            "sku_ids": sku_ids,
+            "video_usage": video_usage,
+        }
+        return Target(PLATFORM, product, seller_sku or f"item {item_id}", fields)
+
+    def catalog_job(
+        self,
+        row: ManifestRow,
+        target: Target,
+        source: Source,
+        info: SourceInfo,
+        digests: Mapping[str, Any],
+        block_size: int | None,
+    ) -> UploadJob:
+        plan = plan_upload(
+            str(source),
+            info.size,
+            BLOCK_RULES,
+            block_size=row.block_size or block_size,
+            chunks=1,
+            blocks_in_flight=1,
+        )
+        fields = target.fields
+        try:
+            item_id, sku_ids = self._product(fields["item_id"], fields["seller_sku"], fields["sku_ids"])
+        except LazadaApiError as exc:
+            raise TargetRefused(
+                "item_id" if fields["item_id"] else "seller_sku",
+                f"{target.label}: {exc.message} ({exc.code}); check the product on Lazada",
+            ) from None
+        return UploadJob(
+            platform=PLATFORM,
+            account=self.account,
+            product=target.product,
+            content_sha256=digests["sha256"].hexdigest(),
+            label=target.label,
+            source=source.location,
+            source_conn_id=source.conn_id,
+            name=info.name,
+            size=info.size,
+            block_size=plan.blocks.block_size,
+            title=row.title,
+            line=row.line,
+            cover_url=row.cover_url,
+            video_usage=fields["video_usage"],
+            seller_sku=fields["seller_sku"],
+            item_id=item_id,
+            sku_ids=sku_ids,
+        )
+
+    def _product(
+        self, item_id: str | None, seller_sku: str | None, sku_ids: Sequence[str]
+    ) -> tuple[str, tuple[str, ...]]:
+        """The item id and SKU ids a video goes on, read from Lazada before any upload."""
+        if item_id:
+            product = self.hook.get_product_item(item_id)
+            known = {str(sku["SkuId"]) for sku in product.get("skus", [])}
+            missing = [sku for sku in sku_ids if sku not in known]
+            if missing:
+                raise LazadaApiError(
+                    "/product/item/get", "SKU_NOT_FOUND", f"item {item_id} has no SKU {', '.join(missing)}"
+                )
+            return str(item_id), tuple(sku_ids) or tuple(sorted(known))
+        product = self.hook.find_product(seller_sku or "")
+        skus = tuple(
+            str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == seller_sku
+        )
+        return str(product["item_id"]), skus
 
     # --------------------------------------------------------------------- send
 
@@ -210,7 +341,7 @@ class LazadaSteps(PlatformSteps):
                 str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == job.seller_sku
             ]
         result = self.attach_video(str(item_id), job.video_id or "", sku_ids)
-        self.attached(job)
+        self.attached(job, item_id=str(item_id))
         return result
 
     def attach_video(self, item_id: str, video_id: str, sku_ids: Sequence[str]) -> dict[str, Any]:

@@ -10,8 +10,9 @@ both the upload id and, once it succeeded, the id that goes on items: the ledger
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from media_upload.hooks.shopee import ShopeeApiError, ShopeeHook, ShopeeTransportError
 from media_upload.ledger import (
@@ -26,9 +27,14 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
-from media_upload.protocols.shopee import VideoUploadStatus
-from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
+from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, VideoUploadStatus, part_rules, video_problem
+from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
+from media_upload.transfer.plan import plan_upload
+from media_upload.transfer.source import Source, SourceError, SourceInfo
+
+if TYPE_CHECKING:
+    from media_upload.catalog.manifest import ManifestRow, RowProblem, Target
 
 PLATFORM = "shopee"
 #: Upload statuses that mean the complete went through.
@@ -44,9 +50,15 @@ class ShopeeSteps(PlatformSteps):
     finish_verb = "completed"
     video_noun = "upload"
     hook_path = "media_upload.hooks.shopee.ShopeeHook"
+    state_reader_path = "media_upload.triggers.shopee.ShopeeStateReader"
     transport_error = ShopeeTransportError
     api_error = ShopeeApiError
     hook: ShopeeHook
+
+    max_file_bytes = MAX_FILE_BYTES_DECIMAL + 1
+
+    def final_states(self, job: UploadJob) -> list[str]:
+        return [VideoUploadStatus.SUCCEEDED, VideoUploadStatus.FAILED, VideoUploadStatus.CANCELLED]
 
     # -------------------------------------------------------------------- begin
 
@@ -58,6 +70,66 @@ class ShopeeSteps(PlatformSteps):
 
     def resume(self, job: UploadJob, entry: LedgerEntry) -> UploadJob | None:
         return super().resume(job, entry) if entry.upload_id else None
+
+    # ------------------------------------------------------------------ catalog
+
+    manifest_columns = ("shopee_item_id",)
+    manifest_hint = "shopee_item_id (Shopee)"
+
+    @classmethod
+    def manifest_target(cls, row: ManifestRow, record: Mapping[str, Any]) -> Target | RowProblem | None:
+        from media_upload.catalog.manifest import RowProblem, Target, quoted, text
+
+        item_id = text(record, "shopee_item_id")
+        if not item_id:
+            return None
+        if not item_id.isdigit():
+            return RowProblem(row.line, "shopee_item_id", f"{quoted(item_id)} is not a number", cls.title)
+        return Target(PLATFORM, f"item:{item_id}", f"shopee {item_id}", {"item_id": item_id})
+
+    def catalog_job(
+        self,
+        row: ManifestRow,
+        target: Target,
+        source: Source,
+        info: SourceInfo,
+        digests: Mapping[str, Any],
+        block_size: int | None,
+    ) -> UploadJob:
+        if info.size > MAX_FILE_BYTES_DECIMAL:
+            raise SourceError(
+                f"{source} is {info.size:,} bytes; Shopee takes videos of at most {MAX_FILE_BYTES_DECIMAL:,}"
+            )
+        if problem := video_problem(info.media):
+            raise SourceError(
+                f"{source}: {problem}; Shopee takes MP4 videos of 10 to 60 s, at most 1280x1280"
+            )
+        part_size = self.hook.credentials.part_size
+        plan = plan_upload(
+            str(source), info.size, part_rules(part_size), block_size=part_size, chunks=1, blocks_in_flight=1
+        )
+        item_id = str(target.fields["item_id"])
+        if item_id not in self.hook.get_items([item_id]):
+            raise TargetRefused(
+                "shopee_item_id",
+                f"Shopee has no item {item_id} in shop {self.hook.credentials.shop_id}; check the item id",
+            )
+        return UploadJob(
+            platform=PLATFORM,
+            account=self.account,
+            product=target.product,
+            content_sha256=digests["sha256"].hexdigest(),
+            label=target.label,
+            source=source.location,
+            source_conn_id=source.conn_id,
+            name=info.name,
+            size=info.size,
+            block_size=plan.blocks.block_size,
+            title=row.title or info.name,
+            line=row.line,
+            item_id=item_id,
+            details={"file_md5": digests["md5"].hexdigest()},
+        )
 
     # --------------------------------------------------------------------- send
 
@@ -179,7 +251,7 @@ class ShopeeSteps(PlatformSteps):
     def attach(self, job: UploadJob) -> dict[str, Any]:
         """update_item with the job's succeeded upload on its item."""
         result = self.attach_video(str(job.item_id), job.video_id or "")
-        self.attached(job)
+        self.attached(job, item_id=str(job.item_id))
         return result
 
     def attach_video(self, item_id: str, video_upload_id: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -69,3 +69,37 @@ class PollingTrigger(BaseTrigger):
             if payload is not None:
                 yield TriggerEvent({**payload, **self.subject})
                 return
+
+
+class StateReader:
+    """How a trigger learns the states of one connection's videos on one platform: :meth:`pause` waits
+    before a look (a platform that pushes states wakes it early), :meth:`states` looks. Triggers only read.
+
+    :param conn_id: the platform connection.
+    """
+
+    #: Reads in flight at once.
+    concurrency = 8
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+
+    async def pause(self, video_ids: Sequence[str], seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def states(self, video_ids: Sequence[str]) -> dict[str, str]:
+        """Each video's state, ``concurrency`` reads at once."""
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(video_id: str) -> tuple[str, str]:
+            async with gate:
+                return video_id, await self.state(video_id)
+
+        return dict(await asyncio.gather(*(one(video_id) for video_id in video_ids)))
+
+    async def state(self, video_id: str) -> str:
+        raise NotImplementedError
+
+    def is_permanent(self, exc: Exception) -> bool:
+        """Errors no amount of polling will cure (refused credentials, a bad request)."""
+        raise NotImplementedError

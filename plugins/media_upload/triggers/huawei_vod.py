@@ -9,7 +9,7 @@ from typing import Any
 from media_upload.hooks import HUAWEI_VOD_CONN_ID
 from media_upload.hooks.huawei_vod import HuaweiVodError, HuaweiVodHook, is_retryable
 from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, play_url
-from media_upload.triggers.base import PollingTrigger
+from media_upload.triggers.base import PollingTrigger, StateReader
 
 
 class HuaweiVodAssetTrigger(PollingTrigger):
@@ -67,3 +67,17 @@ class HuaweiVodAssetTrigger(PollingTrigger):
         if status in FAILED_ASSET_STATUSES:
             return {"status": "failed", "asset_status": status, "play_url": None}
         return None
+
+
+class HuaweiVodStateReader(StateReader):
+    """Asset statuses of one ``huawei_vod`` connection, from ShowAssetMeta."""
+
+    @cached_property
+    def hook(self) -> HuaweiVodHook:
+        return HuaweiVodHook(self.conn_id)
+
+    def is_permanent(self, exc: Exception) -> bool:
+        return not (isinstance(exc, HuaweiVodError) and is_retryable(exc, idempotent=True))
+
+    async def state(self, video_id: str) -> str:
+        return str((await self.hook.ashow_asset_meta(video_id)).get("status"))

@@ -3,48 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.hooks.lazada import API_SPECS, LazadaError, LazadaHook, is_retryable
 from media_upload.protocols.lazada import FAILED_VIDEO_STATES, TERMINAL_VIDEO_STATES, VideoState
-from media_upload.triggers.base import PollingTrigger
+from media_upload.triggers.base import PollingTrigger, StateReader
 
 
-class _VideoStateTrigger(PollingTrigger):
-    """What both audit triggers share: video states, pushed or from GetVideo, and which errors end the wait.
+class LazadaStateReader(StateReader):
+    """Video states of one ``lazada`` connection, pushed or from GetVideo.
 
     When the connection turns push on, each pause waits for Lazada's pushed states (see
-    :mod:`media_upload.push`) up to its ``push_poll_seconds``; a pause that ends with a message takes
-    the states from it, one that ends without asks GetVideo. Otherwise every check asks GetVideo.
+    :mod:`media_upload.push`) up to its ``push_poll_seconds``; a pause that ends with a message takes the
+    states from it, one that ends without asks GetVideo. Otherwise every look asks GetVideo.
     """
 
-    lazada_conn_id: str
-    concurrency = 8
-
-    def __init__(self, poll_interval: float, max_consecutive_errors: int, first_poll_interval: float) -> None:
-        super().__init__(poll_interval, max_consecutive_errors, first_poll_interval)
+    def __init__(self, conn_id: str) -> None:
+        super().__init__(conn_id)
         #: The states the last pause ended with, when pushed; the newest pushed state id seen.
-        self._pushed: dict[str, str] = {}
+        self.pushed: dict[str, str] = {}
         self._after = 0
 
     @cached_property
     def hook(self) -> LazadaHook:
-        return LazadaHook(self.lazada_conn_id)
+        return LazadaHook(self.conn_id)
 
     def is_permanent(self, exc: Exception) -> bool:
         return not (isinstance(exc, LazadaError) and is_retryable(exc, API_SPECS["/media/video/get"]))
 
-    def pending(self) -> list[str]:
-        """The videos still waited for."""
-        raise NotImplementedError
-
-    async def pause(self, seconds: float) -> None:
-        self._pushed = {}
+    async def pause(self, video_ids: Sequence[str], seconds: float) -> None:
+        self.pushed = {}
         try:
             credentials = await self.hook.acredentials()
-        except Exception:  # the check that follows reports it
+        except Exception:  # the look that follows reports it
             credentials = None
         if credentials is None or not credentials.push:
             await asyncio.sleep(seconds)
@@ -53,31 +47,49 @@ class _VideoStateTrigger(PollingTrigger):
 
         account = (credentials.app_key, str(credentials.seller_id))
         pushed = await inbox(self.hook.token_store_conn_id).wait(
-            account, self.pending(), self._after, credentials.push_poll_seconds
+            account, video_ids, self._after, credentials.push_poll_seconds
         )
         if pushed:
             self._after = max(state.id for state in pushed)
-            self._pushed = latest_states(pushed)
+            self.pushed = latest_states(pushed)
+
+    async def states(self, video_ids: Sequence[str]) -> dict[str, str]:
+        """The states that ended the last pause if pushed, else each video's from GetVideo."""
+        return dict(self.pushed) if self.pushed else await super().states(video_ids)
+
+    async def state(self, video_id: str) -> str:
+        return str((await self.hook.aget_video(video_id))["state"])
+
+
+class _VideoStateTrigger(PollingTrigger):
+    """What both audit triggers share: a :class:`LazadaStateReader` for their connection."""
+
+    lazada_conn_id: str
+
+    @cached_property
+    def reader(self) -> LazadaStateReader:
+        return LazadaStateReader(self.lazada_conn_id)
 
     @property
-    def was_pushed(self) -> bool:
-        """Whether the last pause ended with pushed states."""
-        return bool(self._pushed)
+    def hook(self) -> LazadaHook:
+        return self.reader.hook
+
+    def is_permanent(self, exc: Exception) -> bool:
+        return self.reader.is_permanent(exc)
+
+    def pending(self) -> list[str]:
+        """The videos still waited for."""
+        raise NotImplementedError
+
+    async def pause(self, seconds: float) -> None:
+        await self.reader.pause(self.pending(), seconds)
 
     def log_state(self, video_id: str, state: str) -> None:
-        self.log.info("Video %s is %s%s", video_id, state, " (pushed by Lazada)" if self.was_pushed else "")
+        pushed = " (pushed by Lazada)" if self.reader.pushed else ""
+        self.log.info("Video %s is %s%s", video_id, state, pushed)
 
     async def video_states(self, video_ids: list[str]) -> dict[str, str]:
-        """The states that woke this check if pushed, else each video's from GetVideo (``concurrency`` at once)."""
-        if self.was_pushed:
-            return dict(self._pushed)
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def state_of(video_id: str) -> tuple[str, str]:
-            async with gate:
-                return video_id, str((await self.hook.aget_video(video_id))["state"])
-
-        return dict(await asyncio.gather(*(state_of(video_id) for video_id in video_ids)))
+        return await self.reader.states(video_ids)
 
 
 class LazadaVideoAuditTrigger(_VideoStateTrigger):
@@ -149,6 +161,7 @@ class LazadaVideosAuditTrigger(_VideoStateTrigger):
         self.video_ids = [str(video_id) for video_id in video_ids]
         self.lazada_conn_id = lazada_conn_id
         self.concurrency = int(concurrency)
+        self.reader.concurrency = self.concurrency
         self.states: dict[str, str] = {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:

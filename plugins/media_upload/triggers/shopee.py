@@ -8,7 +8,7 @@ from typing import Any
 from media_upload.hooks import SHOPEE_CONN_ID
 from media_upload.hooks.shopee import ShopeeError, ShopeeHook, is_retryable
 from media_upload.protocols.shopee import GET_VIDEO_UPLOAD_RESULT, VideoUploadStatus
-from media_upload.triggers.base import PollingTrigger
+from media_upload.triggers.base import PollingTrigger, StateReader
 
 
 class ShopeeVideoUploadTrigger(PollingTrigger):
@@ -64,3 +64,17 @@ class ShopeeVideoUploadTrigger(PollingTrigger):
         if status in (VideoUploadStatus.FAILED, VideoUploadStatus.CANCELLED):
             return {"status": "failed", "upload_status": status, "message": message}
         return None
+
+
+class ShopeeStateReader(StateReader):
+    """Upload statuses of one ``shopee`` connection, from get_video_upload_result."""
+
+    @cached_property
+    def hook(self) -> ShopeeHook:
+        return ShopeeHook(self.conn_id)
+
+    def is_permanent(self, exc: Exception) -> bool:
+        return not (isinstance(exc, ShopeeError) and is_retryable(exc, GET_VIDEO_UPLOAD_RESULT))
+
+    async def state(self, video_id: str) -> str:
+        return str((await self.hook.aget_video_upload_result(video_id)).get("status"))

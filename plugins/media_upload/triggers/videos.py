@@ -1,0 +1,130 @@
+"""The catalog's deferred wait, for videos on any platforms: it fires as soon as one of them settles.
+
+A catalog attaches each video the moment its own audit (or transcoding) ends, so its wait cannot be "until
+all are done". This trigger watches every (platform, connection) group of pending videos at once, each
+with its platform's :class:`~media_upload.triggers.base.StateReader` (pushed states where the platform
+pushes them, polls with growing waits otherwise), and fires when at least one video reached a final
+state, after a short gathering pause so videos that settle together come back together. The task then
+attaches what settled and defers again for the rest. It only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from media_upload.platforms import load, steps_class
+from media_upload.triggers.base import StateReader
+
+
+def video_key(platform: str, video_id: str) -> str:
+    """How events name a video: its platform and id (ids of two platforms may look alike)."""
+    return f"{platform}:{video_id}"
+
+
+class VideosSettledTrigger(BaseTrigger):
+    """Wait until at least one of ``videos`` reaches a final state.
+
+    :param videos: ``[{"platform", "conn_id", "video_id", "final": [states after which it never changes]}]``.
+    :param gather_seconds: how long to wait, once one video settled, for others settling with it.
+    :param echo: what the deferring task needs back when it resumes (every event carries it): a task's own
+        deferral arguments are not kept by every way Airflow runs triggers.
+
+    Yields ``{"status": "settled", "states": {"<platform>:<video id>": state}, "echo"}`` with every state
+    seen, or, after too many failed looks in a row (at once for a permanent error), ``{"status": "error",
+    "states", "message", "echo"}``.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[dict[str, Any]],
+        poll_interval: float = 30.0,
+        first_poll_interval: float = 2.0,
+        max_consecutive_errors: int = 5,
+        gather_seconds: float = 1.0,
+        echo: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.videos = [dict(video) for video in videos]
+        self.poll_interval = float(poll_interval)
+        self.first_poll_interval = float(first_poll_interval)
+        self.max_consecutive_errors = int(max_consecutive_errors)
+        self.gather_seconds = float(gather_seconds)
+        self.echo = dict(echo or {})
+        self.seen: dict[str, str] = {}
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            "media_upload.triggers.videos.VideosSettledTrigger",
+            {
+                "videos": self.videos,
+                "poll_interval": self.poll_interval,
+                "first_poll_interval": self.first_poll_interval,
+                "max_consecutive_errors": self.max_consecutive_errors,
+                "gather_seconds": self.gather_seconds,
+                "echo": self.echo,
+            },
+        )
+
+    def _groups(self) -> dict[tuple[str, str], list[dict[str, Any]]]:
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for video in self.videos:
+            groups.setdefault((video["platform"], video["conn_id"]), []).append(video)
+        return groups
+
+    async def _watch(self, platform: str, reader: StateReader, videos: list[dict[str, Any]]) -> str | None:
+        """Look at one group until one of its videos settles (None), or an error ends the wait (its text)."""
+        final = {str(video["video_id"]): set(video["final"]) for video in videos}
+        wait, errors = min(self.first_poll_interval, self.poll_interval), 0
+        while True:
+            pending = [
+                video_id
+                for video_id in final
+                if self.seen.get(video_key(platform, video_id)) not in final[video_id]
+            ]
+            await reader.pause(pending, wait)
+            wait = min(wait * 1.5, self.poll_interval)
+            try:
+                states = await reader.states(pending)
+            except Exception as exc:
+                errors += 1
+                self.log.warning("Reading %s states failed (%d in a row): %s", platform, errors, exc)
+                if reader.is_permanent(exc) or errors >= self.max_consecutive_errors:
+                    return f"{steps_class(platform).title}: {exc}"
+                continue
+            errors = 0
+            settled = False
+            for video_id, state in states.items():
+                if video_id not in final:
+                    continue
+                key = video_key(platform, video_id)
+                if state != self.seen.get(key):
+                    self.log.info("%s %s is %s", steps_class(platform).title, video_id, state)
+                self.seen[key] = state
+                settled = settled or state in final[video_id]
+            if settled:
+                return None
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        watches = {
+            asyncio.create_task(
+                self._watch(platform, load(steps_class(platform).state_reader_path)(conn_id), videos)
+            )
+            for (platform, conn_id), videos in self._groups().items()
+        }
+        try:
+            done, _ = await asyncio.wait(watches, return_when=asyncio.FIRST_COMPLETED)
+            failure = next((task.result() for task in done if task.result() is not None), None)
+            if failure is not None:
+                yield TriggerEvent(
+                    {"status": "error", "states": dict(self.seen), "message": failure, "echo": self.echo}
+                )
+                return
+            await asyncio.sleep(self.gather_seconds)  # others settling meanwhile come back in the same event
+            yield TriggerEvent({"status": "settled", "states": dict(self.seen), "echo": self.echo})
+        finally:
+            for task in watches:
+                task.cancel()
