@@ -4,33 +4,26 @@ attaches each video as its audit passes, with its Asset events, and the report."
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from airflow.sdk import Asset, AssetAlias
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException, TaskDeferred
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from media_upload.catalog.operators import (
-    CatalogAttachOperator,
-    CatalogPlanOperator,
-    CatalogSettleOperator,
-    CatalogUploadChunkOperator,
     product_video_events,
     product_videos_asset,
 )
 from media_upload.catalog.report import (
     CatalogNextBatchOperator,
-    CatalogReportOperator,
-    CatalogVerdictOperator,
 )
 from media_upload.hooks.lazada import LazadaApiError, LazadaHook
 from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, UPLOADING, LedgerEntry, UploadLedger
 from media_upload.sandbox.lazada.products import sample_product_payload
+from tests.integration.catalog import CatalogRun
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
 INIT, BLOCK, COMMIT = "/media/video/block/create", "/media/video/block/upload", "/media/video/block/commit"
@@ -98,79 +91,9 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-class Run:
-    """One catalog run's task context, its XComs kept under each task's id as a DAG run would."""
-
-    def __init__(self, task_context, run_id: str = "run-1") -> None:
-        self.context = task_context(run_id=run_id, dag_id="lazada_catalog_videos")
-        self.context["dag_run"] = SimpleNamespace(start_date=None)
-        self.ti = self.context["ti"]
-
-    def do(self, operator) -> Any:
-        result = operator.execute(self.context)
-        for task_id, key in list(self.ti.xcoms):
-            if task_id is None:  # pushed by this task
-                self.ti.xcoms[(operator.task_id, key)] = self.ti.xcoms.pop((None, key))
-        self.ti.xcoms[(operator.task_id, "return_value")] = result
-        return result
-
-    def xcom(self, task_id: str, key: str = "return_value") -> Any:
-        return self.ti.xcoms[(task_id, key)]
-
-    def plan(self, manifest: str, **options) -> list[dict]:
-        options.setdefault("block_size", 1_000_000)
-        return self.do(CatalogPlanOperator(task_id="plan", manifest=manifest, **options))
-
-    def upload(self, chunks: list[dict]) -> list[dict]:
-        return [self.do(CatalogUploadChunkOperator(task_id="upload_chunk", chunk=chunk)) for chunk in chunks]
-
-    def settle(self) -> list[dict]:
-        return self.do(CatalogSettleOperator(task_id="settle", plan_task_id="plan"))
-
-    def attach(self, outlets=(), until=None) -> list[dict]:
-        """The deferred wait as the triggerer and the worker take turns at it: each deferral's trigger runs
-        to its first event, and the task resumes with it; ``until`` runs between two turns."""
-        operator = CatalogAttachOperator(
-            task_id="wait_and_attach", settle_task_id="settle", outlets=list(outlets), poke_interval=0.2
-        )
-        self.deferrals = 0
-        resume: Any = None
-        while True:
-            try:
-                result = (
-                    operator.execute(self.context)
-                    if resume is None
-                    else operator.resume(self.context, *resume)
-                )
-                break
-            except TaskDeferred as deferred:
-                self.deferrals += 1
-                if until is not None:
-                    until(self.deferrals)
-                event = asyncio.run(asyncio.wait_for(deferred.trigger.run().__anext__(), 30))
-                resume = (event.payload,)
-        self.ti.xcoms[("wait_and_attach", "return_value")] = result
-        return result
-
-    def report(self) -> dict:
-        return self.do(CatalogReportOperator(task_id="report", plan_task_id="plan"))
-
-    def verdict(self, fail_on_video_errors: bool | str = True) -> None:
-        operator = CatalogVerdictOperator(
-            task_id="catalog_verdict", report_task_id="report", fail_on_video_errors=fail_on_video_errors
-        )
-        return self.do(operator)
-
-    def whole(self, manifest: str, outlets=(), **options) -> dict:
-        self.upload(self.plan(manifest, **options))
-        self.settle()
-        self.attach(outlets)
-        return self.report()
-
-
 @pytest.fixture
 def catalog_run(task_context):
-    return lambda run_id="run-1": Run(task_context, run_id)
+    return lambda run_id="run-1": CatalogRun(task_context, run_id)
 
 
 def test_a_batch_uploads_audits_attaches_and_reports(shop, sandbox, catalog_run):

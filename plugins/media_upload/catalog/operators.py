@@ -245,7 +245,7 @@ class CatalogPlanOperator(CatalogOperator):
                     )
                 )
                 steps[job.platform].stopped(job, result)
-            elif result.video_id:
+            elif steps[job.platform].video_of(result):
                 ready.append(result)
             else:
                 begun.append(result)
@@ -367,8 +367,13 @@ class CatalogSettleOperator(CatalogOperator):
             raise AirflowSkipException("The plan did not run, so there is nothing to settle")
         steps = self.steps(context)
         jobs = jobs_of(values)
-        uploads = [job for job in jobs if not job.video_id and not job.details.get("follows")]
-        videos = {(job.platform, job.product): job for job in jobs if job.video_id}
+        leaders = [job for job in jobs if not job.details.get("follows")]
+        videos = {
+            (job.platform, job.product): job.with_(video_id=video_id)
+            for job in leaders
+            if (video_id := steps[job.platform].video_of(job))
+        }
+        uploads = [job for job in leaders if (job.platform, job.product) not in videos]
         lost: list[str] = []
         for job, result in zip(
             uploads, each(uploads, lambda job: steps[job.platform].finish(job)), strict=True

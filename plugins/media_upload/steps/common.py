@@ -427,6 +427,13 @@ class PlatformSteps:
             self.ledger.forget_blocks(self.platform, entry.upload_id)
         return self.start(job, entry)
 
+    def video_of(self, job: UploadJob) -> str | None:
+        """The video (or asset) id when the platform has the job's whole video (the ledger says committed or
+        later): nothing is left to send or commit. None otherwise: a VOD job has an asset id from its first
+        call on, so the job's own ``video_id`` does not tell."""
+        entry = self.ledger.get(*job.key)
+        return entry.video_id if entry is not None and entry.state in HAS_VIDEO else None
+
     def start(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
         """A new upload: the platform's init call(s), recorded as ``uploading`` with its upload id."""
         raise NotImplementedError

@@ -1,0 +1,113 @@
+"""One catalog for every marketplace, against the three emulators: each row's video goes up once per
+marketplace it is listed on, each with its own ledger row, wait and attach; a failure stays with its
+video and marketplace; VOD rows (a video with no product) end ready; a second run sends nothing."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import pytest
+import requests
+
+from media_upload.hooks.lazada import LazadaHook
+from media_upload.ledger import ATTACHED, AUDITED, UploadLedger
+from media_upload.sandbox.lazada.products import sample_product_payload
+from media_upload.sandbox.shopee.products import sample_item
+from tests.integration.catalog import CatalogRun
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
+CONNECTIONS = {"lazada": "lazada_default", "shopee": "shopee_default", "huawei_vod": "huawei_vod_default"}
+
+
+@pytest.fixture
+def marketplaces(
+    make_lazada_sandbox, make_shopee_sandbox, make_huawei_vod_sandbox, monkeypatch, ledger_connection
+):
+    from tests.conftest import _connection_setter
+
+    lazada = make_lazada_sandbox(audit_seconds=0.3)
+    shopee = make_shopee_sandbox(transcode_seconds=0.3)
+    vod = make_huawei_vod_sandbox(transcode_seconds=0.3)
+    for sandbox, conn_id in (
+        (lazada, "lazada_default"),
+        (shopee, "shopee_default"),
+        (vod, "huawei_vod_default"),
+    ):
+        _connection_setter(monkeypatch, conn_id)(sandbox)
+    ledger_connection("sqlite")
+    return lazada, shopee, vod
+
+
+def test_every_video_goes_to_every_marketplace_it_is_listed_on_once(
+    marketplaces, tmp_path, sample_video, task_context
+):
+    lazada, shopee, vod = marketplaces
+    hook = LazadaHook()
+    cover = hook.upload_image(PNG, "cover.png")
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    rows = []
+    for n in range(3):
+        sku = f"both-{n}"
+        sample_video(900_000 + 10_000 * n, seed=n, name=f"catalog/{sku}.mp4", duration_seconds=12)
+        hook.create_product(sample_product_payload(cover, sku, name=sku))
+        item = requests.post(f"{shopee.url}/_sandbox/shopee/items", json=sample_item(sku), timeout=10).json()
+        rows.append({"seller_sku": sku, "shopee_item_id": item["item_id"], "video": f"{sku}.mp4"})
+    # Too short for Shopee (under 10 s), fine for Lazada: the Shopee half fails alone, before any upload.
+    sample_video(800_000, seed=9, name="catalog/short.mp4", duration_seconds=5)
+    hook.create_product(sample_product_payload(cover, "short", name="short"))
+    short_item = requests.post(
+        f"{shopee.url}/_sandbox/shopee/items", json=sample_item("short"), timeout=10
+    ).json()
+    rows.append({"seller_sku": "short", "shopee_item_id": short_item["item_id"], "video": "short.mp4"})
+    rows.append({"huawei_vod": "lookbook", "video": "both-1.mp4"})  # a video with no product
+    manifest = folder / "catalog.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(
+            handle, fieldnames=["seller_sku", "shopee_item_id", "huawei_vod", "video", "title", "cover_url"]
+        )
+        writer.writeheader()
+        writer.writerows({**row, "title": f"Video {row['video']}", "cover_url": cover} for row in rows)
+
+    run = CatalogRun(task_context, connections=CONNECTIONS)
+    summary = run.whole(str(manifest), chunks=2)
+    by = {(row["platform"], row["product"]): row for row in summary["rows"]}
+    for n in range(3):
+        assert by[("lazada", f"both-{n}")]["state"] == ATTACHED
+        assert by[("shopee", f"shopee {rows[n]['shopee_item_id']}")]["state"] == ATTACHED
+    assert by[("lazada", "short")]["state"] == ATTACHED
+    (invalid,) = [row for row in summary["rows"] if row["state"] == "invalid"]
+    assert (invalid["line"], invalid["platform"]) == (5, "Shopee") and "Video is too short" in invalid[
+        "reason"
+    ]
+    assert by[("huawei_vod", "lookbook")]["state"] == AUDITED  # ready: a VOD asset goes on no product
+    assert (summary["attached"], summary["failed"], summary["invalid"]) == (8, 0, 1)
+
+    # Each video went up once per marketplace, whole, and sits on its product there.
+    lazada_state, shopee_state = lazada.backend.snapshot(), shopee.backend.snapshot()
+    assert len(lazada_state["videos"]) == 4 and len(shopee_state["uploads"]) == 3
+    md5s = {hashlib.md5(Path(folder / row["video"]).read_bytes()).hexdigest() for row in rows}
+    assert {video["md5"] for video in lazada_state["videos"].values()} <= md5s
+    assert {upload["video_md5"] for upload in shopee_state["uploads"].values()} <= md5s
+    for n in range(3):
+        assert shopee_state["items"][str(rows[n]["shopee_item_id"])]["video_upload_id"]
+    (asset,) = vod.backend.snapshot()["assets"].values()
+    assert asset["status"] == "PUBLISHED"
+    entry = next(e for e in UploadLedger().all() if e.platform == "huawei_vod")
+    assert (entry.product, entry.state) == ("lookbook", AUDITED)
+
+    # A second run sends nothing anywhere.
+    sent = (
+        lazada.backend.request_counts["/media/video/block/upload"],
+        shopee.backend.request_counts["/api/v2/media_space/upload_video_part"],
+        vod.backend.request_counts["UploadPart"],
+    )
+    again = CatalogRun(task_context, "run-2", connections=CONNECTIONS).whole(str(manifest), chunks=2)
+    assert again["uploaded"] == 0 and again["bytes_uploaded"] == 0
+    assert (
+        lazada.backend.request_counts["/media/video/block/upload"],
+        shopee.backend.request_counts["/api/v2/media_space/upload_video_part"],
+        vod.backend.request_counts["UploadPart"],
+    ) == sent
