@@ -349,6 +349,20 @@ def add_inspection_routes(app: FastAPI, backend: EmulatorBackend) -> None:
     def clear_faults() -> dict[str, int]:
         return {"cleared": backend.clear_faults()}
 
+    @app.put(f"{prefix}/fault-rate", tags=["sandbox"])
+    async def fault_rate(request: Request) -> JSONResponse:
+        """Random faults from now on: ``{"rate": 0.1}`` (a share of requests; 0 turns them off), so a test
+        sets up its data first and faults the work that follows."""
+        spec = await request.json()
+        try:
+            rate = float(spec["rate"])
+            if not 0 <= rate <= 1:
+                raise ValueError(f"{rate} is not between 0 and 1")
+        except (KeyError, TypeError, ValueError) as exc:
+            return JSONResponse({"error": f"bad fault rate {spec!r}: {exc}"}, status_code=400)
+        backend.dice.rate = rate
+        return JSONResponse({"rate": rate, "faults": backend.dice.summary()})
+
 
 BackendT = TypeVar("BackendT", bound=EmulatorBackend)
 SelfT = TypeVar("SelfT", bound="Emulator[Any]")
