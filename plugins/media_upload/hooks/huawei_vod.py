@@ -260,6 +260,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         idempotent: bool = True,
     ) -> dict[str, Any]:
         """One signed VOD call (re-signed on every try), retried where safe; returns the JSON body."""
+        self.credentials  # noqa: B018 - reads the connection first, so its retry settings apply to this call
 
         def send() -> dict[str, Any]:
             url, headers, raw = self._vod_request(method, path, query, body)
