@@ -130,11 +130,16 @@ def test_keep_alive_extras_win_and_can_turn_it_off(lazada):
         ({"proxies": '{"https": 3128}'}, "proxies must be a proxy URL or a JSON object"),
         ({"verify": "/no/such/ca.pem"}, "verify names /no/such/ca.pem, which is not a file or folder"),
         ({"cert": "/secret/place/client.pem"}, "cert names a client certificate or key that is not a file"),
+        ({"cert": "NOT_PEM"}, "cert names files that are not a readable PEM certificate and its key"),
+        ({"verify": "NOT_PEM"}, "which is not a readable CA bundle (PEM)"),
         ({"tcp_keep_alive": "sometimes"}, "tcp_keep_alive must be true or false"),
         ({"tcp_keep_alive_idle": "soon"}, "tcp_keep_alive_idle must be a whole number"),
     ],
 )
-def test_settings_it_cannot_use_fail_the_task_with_a_reason(lazada, extra, message):
+def test_settings_it_cannot_use_fail_the_task_with_a_reason(lazada, extra, message, tmp_path):
+    not_pem = tmp_path / "not.pem"
+    not_pem.write_text("hello")
+    extra = {name: str(not_pem) if value == "NOT_PEM" else value for name, value in extra.items()}
     with pytest.raises(AirflowFailException, match="connection 'lazada_default': ") as failure:
         lazada(**extra).session  # noqa: B018
     assert message in str(failure.value) and "/secret/place" not in str(failure.value)

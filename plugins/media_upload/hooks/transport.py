@@ -101,6 +101,11 @@ def verify_from(value: Any) -> bool | str:
             f"verify names {path}, which is not a file or folder on this worker: give the path of the CA "
             "bundle (PEM) that every worker has, or true or false"
         )
+    if os.path.isfile(path):
+        try:
+            ssl.create_default_context(cafile=path)
+        except (OSError, ValueError):  # ssl.SSLError is an OSError
+            raise ValueError(f"verify names {path}, which is not a readable CA bundle (PEM)") from None
     return path
 
 
@@ -116,6 +121,10 @@ def cert_from(value: Any) -> str | list[str]:
         )
     if not all(os.path.isfile(path) for path in paths):
         raise ValueError("cert names a client certificate or key that is not a file on this worker")
+    try:
+        ssl.create_default_context().load_cert_chain(*paths)
+    except OSError:  # ssl.SSLError is an OSError
+        raise ValueError("cert names files that are not a readable PEM certificate and its key") from None
     return paths[0] if len(paths) == 1 else paths
 
 
