@@ -140,8 +140,10 @@ def test_settings_it_cannot_use_fail_the_task_with_a_reason(lazada, extra, messa
     not_pem = tmp_path / "not.pem"
     not_pem.write_text("hello")
     extra = {name: str(not_pem) if value == "NOT_PEM" else value for name, value in extra.items()}
+    hook = lazada(**extra)
+    assert hook.credentials.app_key == "100132"  # what the push receiver reads, on the api-server
     with pytest.raises(AirflowFailException, match="connection 'lazada_default': ") as failure:
-        lazada(**extra).session  # noqa: B018
+        hook.session  # noqa: B018
     assert message in str(failure.value) and "/secret/place" not in str(failure.value)
     assert "pw-123456" not in str(failure.value)
 

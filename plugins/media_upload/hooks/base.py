@@ -67,7 +67,7 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
             tcp_keep_alive, tcp_keep_alive_idle, tcp_keep_alive_count, tcp_keep_alive_interval
         )
         self._credentials: CredentialsT | None = None
-        self._transport: Connection | None = None
+        self._connection: Connection | None = None
         self._ssl_contexts: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -90,11 +90,7 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
                 f"{self.conn_type!r} connection (see the connection form for its fields)"
             )
         self._tune(conn)
-        try:
-            self.keep_alive = self.keep_alive.tuned(conn, self.conn_type)
-            self._transport = transport_view(conn, self.conn_type)
-        except ValueError as exc:
-            raise AirflowFailException(f"connection {self.conn_id!r}: {exc}") from None
+        self._connection = conn
         return self.credentials_from(conn)
 
     def _tune(self, conn: Connection) -> None:
@@ -139,16 +135,27 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
         itself, whose app secret and tokens ``HttpHook`` would send as Basic auth and headers."""
         if conn_id != self.conn_id:
             return super().get_connection(conn_id)
-        self.credentials  # noqa: B018 - reads the connection once, keeping its transport view
-        assert self._transport is not None
         return self._transport
+
+    @cached_property
+    def _transport(self) -> Connection:
+        """The transport view and keep-alive settings, checked when the session is first needed, not with
+        the credentials: the push receiver reads those on the api-server, where a worker's CA bundle or
+        client certificate need not exist."""
+        self.credentials  # noqa: B018 - reads the connection once
+        assert self._connection is not None
+        try:
+            self.keep_alive = self.keep_alive.tuned(self._connection, self.conn_type)
+            return transport_view(self._connection, self.conn_type)
+        except ValueError as exc:
+            raise AirflowFailException(f"connection {self.conn_id!r}: {exc}") from None
 
     @cached_property
     def session(self) -> requests.Session:
         """``HttpHook``'s session for this connection, made once: proxies, verify, cert, trust_env and
         max_redirects as the HTTP provider reads them, on its keep-alive adapter with a pool sized for the
         blocks in flight."""
-        self.credentials  # noqa: B018 - resolves the connection (and the keep-alive extras) first
+        self._transport  # noqa: B018 - checks the connection's settings (and keep-alive extras) first
         adapter = self.keep_alive.adapter(self.pool_connections, self.pool_maxsize)
         # HttpHook mounts its keep-alive adapter on http:// and https://; without keep-alive it mounts none.
         self.keep_alive_adapter = adapter if self.keep_alive.tcp_keep_alive else None
