@@ -15,6 +15,38 @@ EXAMPLE_DAGS = (
 )
 HUAWEI_VOD = "Huawei Cloud VOD"
 SHOPEE = "Shopee Open Platform"
+#: How requests travel, as the HTTP provider reads an ``http`` connection (media_upload.hooks.transport);
+#: several types make the form a text box that takes text or JSON. Airflow masks ``proxies`` by its name.
+_TRANSPORT_FIELDS: dict[str, Any] = {
+    "proxies": {
+        "label": "Proxy",
+        "description": "The egress proxy: a URL (http://user:password@proxy.example:3128) for every request, or "
+        'a JSON object by scheme ({"https": "http://proxy.example:3128"}), as the HTTP provider takes it.',
+        "schema": {"type": ["string", "object", "null"]},
+    },
+    "verify": {
+        "label": "Verify TLS",
+        "description": "true (default), false, or the path of a CA bundle (PEM) every worker has: a private "
+        "CA's, or a TLS-inspecting proxy's.",
+        "schema": {"type": ["boolean", "string", "null"]},
+    },
+    "cert": {
+        "label": "Client certificate",
+        "description": 'Path of a PEM file with the certificate and its key, or ["cert.pem", "key.pem"], on '
+        "every worker.",
+        "schema": {"type": ["string", "array", "null"]},
+    },
+    "tcp_keep_alive": {
+        "label": "TCP keep-alive",
+        "description": "Probe idle connections so firewalls and proxies keep them open (on by default).",
+        "schema": {"type": ["boolean", "null"]},
+    },
+    "tcp_keep_alive_idle": {
+        "label": "Keep-alive idle (s)",
+        "description": "Seconds a connection idles before the first probe (120 by default).",
+        "schema": {"type": ["integer", "null"], "minimum": 1},
+    },
+}
 
 
 def _modules(kind: str) -> list[dict[str, Any]]:
@@ -127,6 +159,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "With push on, GetVideo is asked only after this long without a message.",
                         "schema": {"type": ["number", "null"]},
                     },
+                    **_TRANSPORT_FIELDS,
                 },
             },
             {
@@ -155,6 +188,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "For example cn-north-4; builds the endpoint when Host is empty.",
                         "schema": {"type": ["string", "null"]},
                     },
+                    **_TRANSPORT_FIELDS,
                 },
             },
             {

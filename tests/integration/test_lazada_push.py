@@ -279,9 +279,8 @@ def test_receiver_refuses_a_connection_without_a_seller(pushing, lazada_connecti
     extra = {k: v for k, v in sandbox.airflow_connection()["extra"].items() if k != "seller_id"}
     lazada_connection(sandbox, extra=extra)
     caplog.set_level(logging.INFO)
-    answer = requests.post(
-        f"{receiver}/lazada_default", data=signed(message())[0], headers=signed(message())[1]
-    )
+    body, headers = signed(message())
+    answer = requests.post(f"{receiver}/lazada_default", data=body, headers=headers)
     assert answer.status_code == 401  # told to nobody outside...
     assert "no seller_id" in caplog.text  # ...but the deployment's log says why
     extra = {k: v for k, v in extra.items() if k != "push"}
@@ -289,9 +288,8 @@ def test_receiver_refuses_a_connection_without_a_seller(pushing, lazada_connecti
     from media_upload import push
 
     push.ACCOUNTS.clear()
-    answer = requests.post(
-        f"{receiver}/lazada_default", data=signed(message())[0], headers=signed(message())[1]
-    )
+    body, headers = signed(message())
+    answer = requests.post(f"{receiver}/lazada_default", data=body, headers=headers)
     assert answer.status_code == 403 and "seller_id" in answer.json()["error"]
 
 

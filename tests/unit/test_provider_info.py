@@ -27,6 +27,13 @@ def test_provider_info_names_the_distribution_and_the_lazada_connection():
     )
 
 
+def test_every_connection_type_takes_the_http_provider_s_transport_settings():
+    for kind in get_provider_info()["connection-types"]:
+        fields = kind["conn-fields"]
+        assert {"proxies", "verify", "cert", "tcp_keep_alive", "tcp_keep_alive_idle"} <= set(fields)
+        assert fields["verify"]["schema"]["type"] == ["boolean", "string", "null"]  # true, false or a path
+
+
 def test_airflow_cli_lists_the_provider_and_its_widgets():
     commands = {
         "get": [AIRFLOW, "providers", "get", "airflow-provider-media-upload", "-o", "json"],
@@ -50,6 +57,8 @@ def test_airflow_cli_lists_the_provider_and_its_widgets():
         "extra__lazada__access_token",
         "extra__lazada__refresh_token",
         "extra__huawei_vod__project_id",
+        "extra__lazada__proxies",
+        "extra__huawei_vod__verify",
     ):
         assert widgets[field]["package_name"] == "airflow-provider-media-upload"
     hook = next(h for h in out["hooks"] if h["connection_type"] == "lazada")

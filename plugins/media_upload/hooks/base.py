@@ -1,38 +1,74 @@
-"""What both platform hooks share: the connection read once, one pooled session, a retry policy."""
+"""What every platform hook shares: the connection read once, the HTTP provider's session, a retry policy."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from functools import cached_property
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import requests
-from airflow.sdk import BaseHook, Connection
+from airflow.providers.http.hooks.http import HttpHook
+from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException
-from requests.adapters import HTTPAdapter
+from requests.utils import select_proxy
 
 from media_upload.connections import get_connection
-from media_upload.hooks.retry import RetryPolicy
+from media_upload.hooks.retry import RetryPolicy, never_sent
+from media_upload.hooks.transport import (
+    KeepAlive,
+    TransportFailure,
+    aiohttp_ssl,
+    proxy_trouble,
+    transport_view,
+    untrusted_certificate,
+)
+from media_upload.masking import mask_text, mask_url
 
 CredentialsT = TypeVar("CredentialsT")
 
 
-class PlatformHook(BaseHook, Generic[CredentialsT]):
+class PlatformHook(HttpHook, Generic[CredentialsT]):
     """Base of the platform hooks: subclasses set Airflow's hook attributes and :meth:`credentials_from`.
 
     The connection is resolved lazily (never in ``__init__``) and once per hook, by :attr:`credentials` or,
-    in a trigger, :meth:`acredentials`.
+    in a trigger, :meth:`acredentials`. Requests go through ``HttpHook``'s session (:attr:`session`), so a
+    connection's ``proxies``, ``verify``, ``cert``, ``trust_env``, ``max_redirects`` and TCP keep-alive
+    extras apply as they do on an ``http`` connection (see :mod:`media_upload.hooks.transport`); aiohttp
+    calls take the same proxy and TLS settings from :meth:`aiohttp_options`.
+
+    :param tcp_keep_alive, tcp_keep_alive_idle, tcp_keep_alive_count, tcp_keep_alive_interval: as
+        ``HttpHook`` takes them; the connection's extras of the same names win.
     """
 
     conn_name_attr: str
     conn_type: str
+    #: Connections kept open per host: the blocks a chunk sends at once (8 by default) and the VOD authority
+    #: calls beside them. Four hosts: a gateway and its auth host, or VOD and an OBS bucket.
+    pool_maxsize = 16
+    pool_connections = 4
 
-    def __init__(self, conn_id: str, *, timeout: float, retry_policy: RetryPolicy) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        conn_id: str,
+        *,
+        timeout: float,
+        retry_policy: RetryPolicy,
+        tcp_keep_alive: bool = True,
+        tcp_keep_alive_idle: int = 120,
+        tcp_keep_alive_count: int = 20,
+        tcp_keep_alive_interval: int = 30,
+    ) -> None:
+        super().__init__(http_conn_id=conn_id)
         self.conn_id = conn_id
         self.timeout = timeout
         self.retry_policy = retry_policy
+        self.keep_alive = KeepAlive(
+            tcp_keep_alive, tcp_keep_alive_idle, tcp_keep_alive_count, tcp_keep_alive_interval
+        )
         self._credentials: CredentialsT | None = None
+        self._connection: Connection | None = None
+        self._ssl_contexts: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.conn_name_attr}={self.conn_id!r})"
@@ -54,6 +90,7 @@ class PlatformHook(BaseHook, Generic[CredentialsT]):
                 f"{self.conn_type!r} connection (see the connection form for its fields)"
             )
         self._tune(conn)
+        self._connection = conn
         return self.credentials_from(conn)
 
     def _tune(self, conn: Connection) -> None:
@@ -90,14 +127,96 @@ class PlatformHook(BaseHook, Generic[CredentialsT]):
             self._credentials = self._checked(await self.aget_connection(self.conn_id))
         return self._credentials
 
+    # ------------------------------------------------------------------ transport
+
+    def get_connection(self, conn_id: str) -> Connection:  # type: ignore[override]
+        """The connection as ``HttpHook.get_conn`` reads it to build the session: the transport view of this
+        hook's connection (see :func:`~media_upload.hooks.transport.transport_view`), never the connection
+        itself, whose app secret and tokens ``HttpHook`` would send as Basic auth and headers."""
+        if conn_id != self.conn_id:
+            return super().get_connection(conn_id)
+        return self._transport
+
+    @cached_property
+    def _transport(self) -> Connection:
+        """The transport view and keep-alive settings, checked when the session is first needed, not with
+        the credentials: the push receiver reads those on the api-server, where a worker's CA bundle or
+        client certificate need not exist."""
+        self.credentials  # noqa: B018 - reads the connection once
+        assert self._connection is not None
+        try:
+            self.keep_alive = self.keep_alive.tuned(self._connection, self.conn_type)
+            return transport_view(self._connection, self.conn_type)
+        except ValueError as exc:
+            raise AirflowFailException(f"connection {self.conn_id!r}: {exc}") from None
+
     @cached_property
     def session(self) -> requests.Session:
-        """One pooled session for every call this hook makes."""
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+        """``HttpHook``'s session for this connection, made once: proxies, verify, cert, trust_env and
+        max_redirects as the HTTP provider reads them, on its keep-alive adapter with a pool sized for the
+        blocks in flight."""
+        self._transport  # noqa: B018 - checks the connection's settings (and keep-alive extras) first
+        adapter = self.keep_alive.adapter(self.pool_connections, self.pool_maxsize)
+        # HttpHook mounts its keep-alive adapter on http:// and https://; without keep-alive it mounts none.
+        self.keep_alive_adapter = adapter if self.keep_alive.tcp_keep_alive else None
+        session: requests.Session = super().get_conn()
+        if isinstance(session.cert, list):  # [certificate, key] from JSON: urllib3 keys its pools by it
+            session.cert = tuple(session.cert)
+        if self.keep_alive_adapter is None:
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
         return session
 
-    def get_conn(self) -> requests.Session:
+    def get_conn(self, headers: Any = None, extra_options: Any = None) -> requests.Session:
+        """The hook's one session (``HttpHook.get_conn`` would build another on every call)."""
         return self.session
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """One request on :attr:`session`, its proxies, verify and cert ahead of the environment's (as
+        ``HttpHook.run_and_check`` sends: on its own, requests lets ``HTTPS_PROXY`` override them)."""
+        session = self.session
+        return session.request(
+            method, url, proxies=dict(session.proxies), verify=session.verify, cert=session.cert, **kwargs
+        )
+
+    def _settings(self, url: str) -> dict[str, Any]:
+        """What :meth:`request` would use for ``url``: proxies, verify, cert (the environment's included)."""
+        session = self.session
+        return session.merge_environment_settings(
+            url, dict(session.proxies), None, session.verify, session.cert
+        )
+
+    def aiohttp_options(self, url: str) -> dict[str, Any]:
+        """aiohttp's ``proxy=`` and ``ssl=`` for ``url``: the proxy and TLS settings :meth:`request` uses."""
+        settings = self._settings(url)
+        key = repr((settings["verify"], settings["cert"]))
+        if key not in self._ssl_contexts:
+            self._ssl_contexts[key] = aiohttp_ssl(settings["verify"], settings["cert"])
+        return {"proxy": select_proxy(url, settings["proxies"]), "ssl": self._ssl_contexts[key]}
+
+    def transport_failure(self, exc: BaseException, url: str) -> TransportFailure:
+        """Words for a request to ``url`` that got no answer, naming the connection and the setting to fix
+        when a proxy or a certificate is at fault; URL credentials and secret parameters masked."""
+        proxy = select_proxy(url, self._settings(url)["proxies"])
+        if proxy and (trouble := proxy_trouble(exc)):
+            what, retryable = trouble
+            named = select_proxy(url, self.session.proxies) == proxy
+            origin = (
+                "named in its extra (proxies)" if named else "from the environment (HTTPS_PROXY, HTTP_PROXY)"
+            )
+            return TransportFailure(
+                f"connection {self.conn_id!r}: the proxy {mask_url(proxy)} {origin} {what}",
+                retryable=retryable,
+                sent=False,
+            )
+        if reason := untrusted_certificate(exc):
+            host = urlsplit(url).netloc.rpartition("@")[2]
+            return TransportFailure(
+                f"connection {self.conn_id!r}: the TLS certificate of {host} is not trusted ({reason}); give "
+                'the connection the CA bundle that signed it (extra "verify": "/path/to/ca.pem")',
+                retryable=False,
+                sent=False,
+            )
+        return TransportFailure(
+            mask_text(f"{type(exc).__name__}: {exc}"), retryable=True, sent=not never_sent(exc)
+        )

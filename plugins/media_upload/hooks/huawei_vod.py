@@ -26,7 +26,7 @@ from airflow.sdk.log import mask_secret
 
 from media_upload.hooks import HUAWEI_VOD_CONN_ID
 from media_upload.hooks.base import PlatformHook
-from media_upload.hooks.retry import RetryPolicy, never_sent
+from media_upload.hooks.retry import RetryPolicy
 from media_upload.masking import mask_text, mask_url
 from media_upload.protocols.huawei_vod import canonical_query, md5_base64, resolve_endpoint, sign_request
 
@@ -141,13 +141,16 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
     """Signed, retried calls to Huawei Cloud VOD and to the OBS URLs it signs, for one project.
 
     Connection (type ``huawei_vod``): host = VOD endpoint URL or region (``cn-north-4``), login = AK,
-    password = SK, extra = ``project_id`` (required) and ``region``.
+    password = SK, extra = ``project_id`` (required) and ``region``, and the HTTP provider's ``proxies``,
+    ``verify``, ``cert`` and keep-alive settings (for VOD and OBS alike).
 
     :param huawei_vod_conn_id: the connection to use.
     :param timeout: seconds to wait for a connection and between bytes of the answer.
     :param max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds: the
         :class:`~media_upload.hooks.retry.RetryPolicy`; throttling (``APIG.0308``, ``SlowDown``) waits at
         least two seconds, as Huawei's FAQ advises.
+    :param keep_alive: ``tcp_keep_alive``, ``tcp_keep_alive_idle``, ``tcp_keep_alive_count``,
+        ``tcp_keep_alive_interval`` as ``HttpHook`` takes them; the connection's extras of the same names win.
     """
 
     conn_name_attr = "huawei_vod_conn_id"
@@ -164,9 +167,10 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         backoff_seconds: float = 1.0,
         backoff_max_seconds: float = 30.0,
         throttle_pause_seconds: float = 2.0,
+        **keep_alive: Any,
     ) -> None:
         policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
-        super().__init__(huawei_vod_conn_id, timeout=timeout, retry_policy=policy)
+        super().__init__(huawei_vod_conn_id, timeout=timeout, retry_policy=policy, **keep_alive)
         self.huawei_vod_conn_id = huawei_vod_conn_id
 
     # ------------------------------------------------------------------ connection
@@ -240,14 +244,15 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
     ) -> requests.Response:
         """One HTTP request on the pooled session; a failure to get an answer is a masked transport error."""
         try:
-            return self.session.request(method, url, headers=headers, data=data, timeout=self.timeout)
+            return self.request(method, url, headers=headers, data=data, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise HuaweiVodTransportError(
-                operation,
-                self._mask(f"{type(exc).__name__}: {exc}"),
-                retryable=True,
-                sent=not never_sent(exc),
-            ) from None
+            raise self._transport_error(operation, exc, url) from None
+
+    def _transport_error(self, operation: str, exc: BaseException, url: str) -> HuaweiVodTransportError:
+        failure = self.transport_failure(exc, url)
+        return HuaweiVodTransportError(
+            operation, self._mask(failure.description), retryable=failure.retryable, sent=failure.sent
+        )
 
     def vod_call(
         self,
@@ -260,6 +265,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         idempotent: bool = True,
     ) -> dict[str, Any]:
         """One signed VOD call (re-signed on every try), retried where safe; returns the JSON body."""
+        self.credentials  # noqa: B018 - reads the connection first, so its retry settings apply to this call
 
         def send() -> dict[str, Any]:
             url, headers, raw = self._vod_request(method, path, query, body)
@@ -281,20 +287,16 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         async def send() -> dict[str, Any]:
             url, headers, _ = self._vod_request(method, path, query, None)
             timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
+            options = self.aiohttp_options(url)
             try:
                 async with (
                     aiohttp.ClientSession(timeout=timeout) as session,
-                    session.request(method, url, headers=headers) as response,
+                    session.request(method, url, headers=headers, **options) as response,
                 ):
                     status, raw = response.status, await response.read()
                     request_id = response.headers.get("X-Request-Id")
             except (TimeoutError, aiohttp.ClientError) as exc:
-                raise HuaweiVodTransportError(
-                    operation,
-                    self._mask(f"{type(exc).__name__}: {exc}"),
-                    retryable=True,
-                    sent=not never_sent(exc),
-                ) from None
+                raise self._transport_error(operation, exc, url) from None
             return self._vod_body(operation, status, raw, request_id)
 
         retrying = self.retry_policy.aretrying(lambda exc: is_retryable(exc, True), _throttled, self.log)

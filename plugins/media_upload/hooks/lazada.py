@@ -1,13 +1,9 @@
 """The one place that speaks HTTP to the Lazada Open Platform.
 
-It signs every request as documented, keeps one pooled ``requests`` session, retries what is safe
-to retry with jittered backoff, renews an expired access token once, and never lets a secret reach
-a log line, an exception or a repr.
-
-``apache-airflow-providers-http``'s ``HttpHook`` is not the base: it turns the connection's login and
-password into HTTP Basic auth and its extras into request headers, which would send the app secret and
-the access token on every request. This hook follows its shape instead (one session, tenacity retries,
-``test_connection``) and signs with Lazada's own scheme.
+It signs every request as documented, sends it on the HTTP provider's pooled session (see
+:class:`~media_upload.hooks.base.PlatformHook`: the connection's proxies, TLS and keep-alive settings apply,
+never its secrets as Basic auth or headers), retries what is safe to retry with jittered backoff, renews an
+expired access token once, and never lets a secret reach a log line, an exception or a repr.
 """
 
 from __future__ import annotations
@@ -29,7 +25,7 @@ from airflow.sdk.log import mask_secret
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.multipart import FilePart, MultipartBody
-from media_upload.hooks.retry import RetryPolicy, never_sent
+from media_upload.hooks.retry import RetryPolicy
 from media_upload.ledger import DEFAULT_CONN_ID as LEDGER_CONN_ID
 from media_upload.masking import mask_text
 from media_upload.protocols.lazada import (
@@ -197,7 +193,8 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
 
     Connection (type ``lazada``): host = gateway URL or region code (``sg``, ``my``...), login = app key,
     password = app secret, extra = ``access_token`` and ``refresh_token`` (optionally ``auth_host``,
-    ``timeout``, and ``seller_id``, ``push`` and ``push_poll_seconds`` for pushed video states).
+    ``timeout``, ``seller_id``, ``push`` and ``push_poll_seconds`` for pushed video states, and the HTTP
+    provider's ``proxies``, ``verify``, ``cert`` and keep-alive settings).
 
     :param lazada_conn_id: the connection to use.
     :param timeout: seconds to wait for a connection and between bytes of the answer.
@@ -206,6 +203,8 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         last 1 seconds").
     :param token_store_conn_id: the SQL connection where renewed tokens are kept for every task (the
         upload ledger's database).
+    :param keep_alive: ``tcp_keep_alive``, ``tcp_keep_alive_idle``, ``tcp_keep_alive_count``,
+        ``tcp_keep_alive_interval`` as ``HttpHook`` takes them; the connection's extras of the same names win.
     """
 
     conn_name_attr = "lazada_conn_id"
@@ -223,9 +222,10 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         backoff_max_seconds: float = 30.0,
         throttle_pause_seconds: float = 1.0,
         token_store_conn_id: str = LEDGER_CONN_ID,
+        **keep_alive: Any,
     ) -> None:
         policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
-        super().__init__(lazada_conn_id, timeout=timeout, retry_policy=policy)
+        super().__init__(lazada_conn_id, timeout=timeout, retry_policy=policy, **keep_alive)
         self.lazada_conn_id = lazada_conn_id
         self.token_store_conn_id = token_store_conn_id
         self._authorization_refresh_token: str | None = None
@@ -460,20 +460,15 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         timeout = (self.timeout, max(self.timeout, spec.read_timeout or 0))
         try:
             if spec.method == "GET":
-                response = self.session.get(url, params=signed, timeout=timeout)
+                response = self.request("GET", url, params=signed, timeout=timeout)
             elif file is not None:
                 body = MultipartBody(signed, file)
                 headers = {"Content-Type": body.content_type}
-                response = self.session.post(url, data=body, headers=headers, timeout=timeout)
+                response = self.request("POST", url, data=body, headers=headers, timeout=timeout)
             else:
-                response = self.session.post(url, data=signed, timeout=timeout)
+                response = self.request("POST", url, data=signed, timeout=timeout)
         except requests.RequestException as exc:
-            raise LazadaTransportError(
-                api,
-                mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
-                retryable=True,
-                sent=not never_sent(exc),
-            ) from None
+            raise self._transport_error(api, exc, url) from None
         try:
             body = response.json()
         except ValueError:
@@ -483,6 +478,15 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
                 retryable=response.status_code >= 500,
             ) from None
         return self.parse_response(api, response.status_code, body, expect)
+
+    def _transport_error(self, api: str, exc: BaseException, url: str) -> LazadaTransportError:
+        failure = self.transport_failure(exc, url)
+        return LazadaTransportError(
+            api,
+            mask_text(failure.description, self._secrets()),
+            retryable=failure.retryable,
+            sent=failure.sent,
+        )
 
     # --------------------------------------------------------------- async calls
 
@@ -516,21 +520,17 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         url = self._url(api, spec)
         signed = self.signed_params(api, params, spec)
         timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
+        options = self.aiohttp_options(url)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session:
                 if spec.method == "GET":
-                    request = session.get(url, params=signed)
+                    request = session.get(url, params=signed, **options)
                 else:
-                    request = session.post(url, data=signed)
+                    request = session.post(url, data=signed, **options)
                 async with request as response:
                     status, raw = response.status, await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise LazadaTransportError(
-                api,
-                mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
-                retryable=True,
-                sent=not never_sent(exc),
-            ) from None
+            raise self._transport_error(api, exc, url) from None
         try:
             body = json.loads(raw)
         except ValueError:

@@ -26,7 +26,7 @@ from airflow.sdk.log import mask_secret
 from media_upload.hooks import SHOPEE_CONN_ID
 from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.multipart import FilePart, MultipartBody
-from media_upload.hooks.retry import RetryPolicy, never_sent
+from media_upload.hooks.retry import RetryPolicy
 from media_upload.ledger import DEFAULT_CONN_ID as LEDGER_CONN_ID
 from media_upload.masking import mask_text
 from media_upload.protocols.shopee import (
@@ -335,20 +335,17 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
         params = self.signed_query(api, query)
         try:
             if APIS[api].method == "GET":
-                response = self.session.get(url, params=params, timeout=timeout)
+                response = self.request("GET", url, params=params, timeout=timeout)
             elif file is not None:
                 form = MultipartBody({name: _text(value) for name, value in (body or {}).items()}, file)
                 headers = {"Content-Type": form.content_type}
-                response = self.session.post(url, params=params, data=form, headers=headers, timeout=timeout)
+                response = self.request(
+                    "POST", url, params=params, data=form, headers=headers, timeout=timeout
+                )
             else:
-                response = self.session.post(url, params=params, json=dict(body or {}), timeout=timeout)
+                response = self.request("POST", url, params=params, json=dict(body or {}), timeout=timeout)
         except requests.RequestException as exc:
-            raise ShopeeTransportError(
-                api,
-                mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
-                retryable=True,
-                sent=not never_sent(exc),
-            ) from None
+            raise self._transport_error(api, exc, url) from None
         try:
             answer = response.json()
         except ValueError:
@@ -358,6 +355,15 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
                 retryable=response.status_code >= 500,
             ) from None
         return self.parse_response(api, response.status_code, answer)
+
+    def _transport_error(self, api: str, exc: BaseException, url: str) -> ShopeeTransportError:
+        failure = self.transport_failure(exc, url)
+        return ShopeeTransportError(
+            api,
+            mask_text(failure.description, self._secrets()),
+            retryable=failure.retryable,
+            sent=failure.sent,
+        )
 
     # --------------------------------------------------------------- async reads
 
@@ -384,16 +390,13 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
         try:
             async with (
                 aiohttp.ClientSession(timeout=timeout) as session,
-                session.get(url, params=self.signed_query(api, query)) as response,
+                session.get(
+                    url, params=self.signed_query(api, query), **self.aiohttp_options(url)
+                ) as response,
             ):
                 status, raw = response.status, await response.read()
         except (TimeoutError, aiohttp.ClientError) as exc:
-            raise ShopeeTransportError(
-                api,
-                mask_text(f"{type(exc).__name__}: {exc}", self._secrets()),
-                retryable=True,
-                sent=not never_sent(exc),
-            ) from None
+            raise self._transport_error(api, exc, url) from None
         try:
             answer = json.loads(raw)
         except ValueError:

@@ -42,6 +42,10 @@ class EmulatorConfig:
     slow_seconds: float = 3.0
     #: Where uploads, videos and objects are stored; None: a temporary folder, removed at the end.
     data_dir: Path | None = None
+    #: HTTPS instead of HTTP: a certificate file and its key file; with ``tls_client_ca`` (a CA file), only
+    #: for clients showing a certificate that CA signed.
+    tls: tuple[str, str] | None = None
+    tls_client_ca: str | None = None
 
     @property
     def link(self) -> LinkModel:
@@ -382,7 +386,8 @@ class Emulator(Generic[BackendT]):
         log_level: str = "warning",
     ) -> None:
         self.backend = backend
-        self._server = SandboxServer(app, host, port, log_level, link)
+        config = backend.config
+        self._server = SandboxServer(app, host, port, log_level, link, config.tls, config.tls_client_ca)
 
     def start(self: SelfT) -> SelfT:
         bound = self._server.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 
@@ -34,7 +35,8 @@ class SandboxServer:
     """One uvicorn server on its own thread; ``port=0`` lets the OS pick a free port.
 
     ``link`` shapes every request with a :class:`~media_upload.sandbox.link.LinkModel` (bandwidth, latency).
-    ``tls`` (a certificate file and its key file) serves HTTPS.
+    ``tls`` (a certificate file and its key file) serves HTTPS; with ``tls_client_ca`` (a CA file) too, only
+    to clients that show a certificate that CA signed.
     """
 
     def __init__(
@@ -45,6 +47,7 @@ class SandboxServer:
         log_level: str = "warning",
         link: LinkModel | None = None,
         tls: tuple[str, str] | None = None,
+        tls_client_ca: str | None = None,
     ) -> None:
         if link is not None and link.shapes:
             app = LinkShaper(app, link)
@@ -58,6 +61,8 @@ class SandboxServer:
             lifespan="off",
             ssl_certfile=certificate,
             ssl_keyfile=key,
+            ssl_ca_certs=tls_client_ca,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if tls_client_ca else ssl.CERT_NONE,
         )
         self.scheme = "https" if tls else "http"
         self._server = uvicorn.Server(config)
