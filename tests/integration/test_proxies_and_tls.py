@@ -25,9 +25,18 @@ from tests.tls import PrivateCa, private_ca
 
 COVER = "https://sg-live-02.slatic.net/p/cover.png"
 PROXY_CREDENTIALS = ("egress", "proxy-p@ss/word")
-NAMES = {"lazada.test": "127.0.0.1", "vod.test": "127.0.0.1"}
+NAMES = {"lazada.test": "127.0.0.1", "vod.test": "127.0.0.1", "shopee.test": "127.0.0.1"}
 #: Extras of the connections that HttpHook would have sent as headers had it seen them.
-NOT_HEADERS = {"access_token", "refresh_token", "seller_id", "project_id", "region", "proxies", "verify"}
+NOT_HEADERS = {
+    "access_token",
+    "refresh_token",
+    "seller_id",
+    "project_id",
+    "region",
+    "shop_id",
+    "proxies",
+    "verify",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -158,6 +167,53 @@ def test_a_vod_upload_goes_through_the_proxy_and_only_through_it(
         assert_no_secret_headers(proxy, sandbox.config.sk)
     else:
         assert {r.method for r in proxy.relayed} == {"CONNECT"} and len(proxy.relayed) < len(log)
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_shopee_upload_goes_through_the_proxy_and_only_through_it(
+    scheme, make_shopee_sandbox, monkeypatch, proxy, ca, sample_video
+):
+    import hashlib
+
+    from media_upload.hooks.shopee import ShopeeHook
+    from media_upload.protocols.shopee import PART_BYTES
+    from media_upload.sandbox.shopee.products import sample_item
+    from tests.conftest import _connection_setter
+
+    sandbox = make_shopee_sandbox(transcode_seconds=0, **({"tls": ca.server} if scheme == "https" else {}))
+    target = behind_proxy(sandbox, "shopee.test")
+    connect(
+        _connection_setter(monkeypatch, "shopee_default"), sandbox, proxies=proxy.url(), verify=str(ca.ca)
+    )
+    hook = ShopeeHook()
+    data = sample_video(PART_BYTES + 300_000, duration_seconds=12).read_bytes()
+    upload_id = hook.init_video_upload(hashlib.md5(data).hexdigest(), len(data))
+    with ThreadPoolExecutor(2) as pool:
+        list(
+            pool.map(
+                lambda n: hook.upload_video_part(upload_id, n, data[n * PART_BYTES : (n + 1) * PART_BYTES]),
+                range(2),
+            )
+        )
+    hook.complete_video_upload(upload_id, [0, 1], 100)
+    assert asyncio.run(ShopeeHook().aget_video_upload_result(upload_id))["status"] in (
+        "TRANSCODING",
+        "SUCCEEDED",
+    )
+    item = requests.post(
+        f"{sandbox.direct_url}/_sandbox/shopee/items", json=sample_item("p"), verify=str(ca.ca), timeout=10
+    )
+    hook.set_item_video(item.json()["item_id"], upload_id)
+
+    calls = [entry for entry in sandbox.backend.request_log if entry.get("api", "").startswith("/api/v2")]
+    assert sum(entry["api"].endswith("upload_video_part") for entry in calls) == 2
+    assert all(r.allowed for r in proxy.relayed) and proxy.targets() == {target}
+    if scheme == "http":
+        assert len(proxy.relayed) == len(calls)
+        config = sandbox.config
+        assert_no_secret_headers(proxy, config.partner_key, config.access_token, config.refresh_token)
+    else:
+        assert {r.method for r in proxy.relayed} == {"CONNECT"} and len(proxy.relayed) < len(calls)
 
 
 def test_the_connection_s_proxy_wins_over_the_environment_s(
