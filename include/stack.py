@@ -133,6 +133,9 @@ class LocalStack:
     :param allowed_sources: ``[media_upload] allowed_sources``: folders and URL prefixes runs may read;
         by default ``home/media`` (where :attr:`media` puts files) and the samples in ``include/media``.
     :param extra_dags: DAG files to parse besides the project's (a DAG folder of links is made for them).
+    :param public_names: a host name per emulator (``{"lazada": "lazada.test"}``) its connection and the URLs
+        it hands out use instead of 127.0.0.1: a name only a proxy resolves makes it reachable through that
+        proxy alone.
     """
 
     home: Path
@@ -147,6 +150,7 @@ class LocalStack:
     connection_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     allowed_sources: tuple[str, ...] = ()
     extra_dags: tuple[Path, ...] = ()
+    public_names: Mapping[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     running_sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     _token: str | None = None
@@ -286,6 +290,8 @@ class LocalStack:
         port = free_port()
         if name == "lazada" and self.lazada_push and "--push-url" not in arguments:
             arguments = [*arguments, "--push-url", self.push_url()]
+        if name in self.public_names:
+            arguments = [*arguments, "--public-url", f"http://{self.public_names[name]}:{port}"]
         data = self.home / "sandbox" / name
         data.mkdir(parents=True, exist_ok=True)
         command = [str(BIN / "media-sandbox"), name, "--port", str(port), "--data-dir", str(data), *arguments]

@@ -228,6 +228,7 @@ def get_provider_info() -> dict[str, Any]:
                         "description": '4194304 (4 MiB, the default) or 4000000, as your gateway reads "4 MB".',
                         "schema": {"type": ["integer", "null"], "enum": [4194304, 4000000, None]},
                     },
+                    **_TRANSPORT_FIELDS,
                 },
             },
         ],
