@@ -9,10 +9,12 @@ round after round and interleaved (A B C ... A B C ...), the same work is measur
 - the transfer engine alone at 1, 4 and 8 blocks in flight (one process, no Airflow);
 - ``lazada_product_video`` with its default parameters, triggered through the REST API;
 - ``lazada_catalog_videos`` with N videos of 3 MB;
-- ``huawei_vod_upload`` with its default parameters (OBS parts).
+- ``huawei_vod_upload`` with its default parameters (OBS parts);
+- ``shopee_product_video`` with its default parameters, on a 29 MB video (Shopee takes at most 30 MB).
 
 Seconds are the upload window the platform sees (InitCreateVideo to the end of the last
-CompleteCreateVideo; CreateAsset to the end of ConfirmAssetUpload), from the emulators' request logs.
+CompleteCreateVideo; CreateAsset to the end of ConfirmAssetUpload; init_video_upload to the end of
+complete_video_upload), from the emulators' request logs.
 The link limit is bytes ÷ (8 × 4 MB/s). Memory is the peak RSS of the uploading process (for the engine,
 above its baseline after imports; for the DAGs, of the chunk tasks, from their last log line). CPU is
 every Airflow process's user + system time during the run (scheduler, executor, tasks, api-server,
@@ -47,12 +49,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
 from results import write_section  # noqa: E402
-from samples import catalog_manifest  # noqa: E402
+from samples import catalog_manifest, shopee_item  # noqa: E402
 from stack import LocalStack  # noqa: E402
 
 MB = 1_000_000
 MIB = 1024 * 1024
 VIDEO_BYTES = 95_000_000
+SHOPEE_VIDEO_BYTES = 29_000_000  # under Shopee's 30 MB limit: seven 4 MiB parts and a last one
 CATALOG_VIDEO_BYTES = 3_000_000
 BANDWIDTH_MB_S, LATENCY_MS, CONNECTIONS = 4.0, 60.0, 8
 LINK = ["--bandwidth-per-connection", str(BANDWIDTH_MB_S), "--latency-ms", str(LATENCY_MS)]
@@ -92,6 +95,21 @@ def vod_window(url: str, since: float) -> float:
         e["at"] + e["ms"] / 1000 for e in log if e["operation"] == "ConfirmAssetUpload" and e["status"] == 200
     ]
     return max(confirms) - min(creates)
+
+
+def shopee_window(url: str, since: float) -> float:
+    log = [
+        e
+        for e in requests.get(f"{url}/_sandbox/shopee/requests?limit=5000", timeout=30).json()
+        if e["at"] >= since
+    ]
+    inits = [e["at"] for e in log if e["api"].endswith("/media_space/init_video_upload")]
+    completes = [
+        e["at"] + e["ms"] / 1000
+        for e in log
+        if e["api"].endswith("/media_space/complete_video_upload") and not e["error"]
+    ]
+    return max(completes) - min(inits)
 
 
 # ------------------------------------------------------------------------ one process, no Airflow
@@ -413,6 +431,9 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     video = write_sample_mp4(work / "video-95mb.mp4", VIDEO_BYTES, seed=1)
+    shopee_video = write_sample_mp4(
+        work / "shopee-29mb.mp4", SHOPEE_VIDEO_BYTES, seed=2, duration_seconds=30, width=720, height=720
+    )
     catalog = work / "catalog"
     catalog.mkdir()
     clips = [
@@ -428,12 +449,14 @@ def main() -> int:
             # Every round uploads about 1 GB: room for all the rounds in the seller's Media Center quota.
             "lazada": [*LINK, "--audit-seconds", "1", "--capacity-bytes", str(100 * 10**9)],
             "huawei-vod": [*LINK, "--transcode-seconds", "1"],
+            "shopee": [*LINK, "--transcode-seconds", "1"],
         },
     )
     raw: dict[str, list[dict[str, Any]]] = {}
     sizes: dict[str, int] = {}
     with stack:
         lazada, vod = stack.running_sandboxes["lazada"], stack.running_sandboxes["huawei-vod"]
+        shopee = stack.running_sandboxes["shopee"]
         os.environ["AIRFLOW_CONN_LAZADA_DEFAULT"] = json.dumps(lazada.connection)
         from media_upload.hooks.lazada import LazadaHook
         from media_upload.sandbox.lazada.products import sample_product_payload
@@ -445,7 +468,10 @@ def main() -> int:
         )
         rows = [(f"bench-{n:03d}", clip, f"Clip {n}") for n, clip in enumerate(clips)]
         manifest = catalog_manifest(hook, catalog / "catalog.csv", rows, cover)
-        stack.wait_for_dags("lazada_product_video", "lazada_catalog_videos", "huawei_vod_upload")
+        shopee_item_id = shopee_item(shopee.url, "Bench")
+        stack.wait_for_dags(
+            "lazada_product_video", "lazada_catalog_videos", "huawei_vod_upload", "shopee_product_video"
+        )
 
         def engine(in_flight: int, block_size: int = 0) -> Callable[[], dict[str, Any]]:
             def measure() -> dict[str, Any]:
@@ -511,6 +537,17 @@ def main() -> int:
                     {"video_path": str(video), "title": "bench"},
                     1,
                     lambda t: vod_window(vod.url, t),
+                ),
+                lambda t: 0.0,
+            ),
+            "shopee_product_video (defaults, 29 MB)": (
+                SHOPEE_VIDEO_BYTES,
+                lambda: run_dag(
+                    stack,
+                    "shopee_product_video",
+                    {"video_path": str(shopee_video), "item_id": shopee_item_id},
+                    1,
+                    lambda t: shopee_window(shopee.url, t),
                 ),
                 lambda t: 0.0,
             ),

@@ -56,7 +56,9 @@ def stack(proxy: ForwardProxy, tmp_path_factory: pytest.TempPathFactory) -> Iter
         lazada_push=True,
         public_names=NAMES,
         connection_extras={
-            name: transport for name in ("lazada_default", "shopee_default", "huawei_vod_default")
+            **{name: transport for name in ("shopee_default", "huawei_vod_default")},
+            # A push the faults lost is delivered again much later: the wait polls after 20 s instead.
+            "lazada_default": {**transport, "push_poll_seconds": 20},
         },
     ) as running:
         for name in ("lazada_default", "shopee_default"):  # this process seeds products through the proxy too

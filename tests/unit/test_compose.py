@@ -85,6 +85,7 @@ def test_every_service_of_the_celery_topology_is_there(full):
         "redis",
         "flower",
         "lazada-sandbox",
+        "shopee-sandbox",
         "huawei-vod-sandbox",
     }
     assert set(config()["services"]) == AIRFLOW | {"postgres", "redis"}  # emulators, Flower: opt-in
@@ -107,8 +108,14 @@ def test_every_airflow_component_shares_one_configuration(full):
         # The platform connections come from the env file, as JSON the provider reads.
         lazada = json.loads(environment["AIRFLOW_CONN_LAZADA_DEFAULT"])
         vod = json.loads(environment["AIRFLOW_CONN_HUAWEI_VOD_DEFAULT"])
-        assert (lazada["conn_type"], vod["conn_type"]) == ("lazada", "huawei_vod")
+        shopee = json.loads(environment["AIRFLOW_CONN_SHOPEE_DEFAULT"])
+        assert (lazada["conn_type"], vod["conn_type"], shopee["conn_type"]) == (
+            "lazada",
+            "huawei_vod",
+            "shopee",
+        )
         assert lazada["host"] == "http://lazada-sandbox:8787/rest"
+        assert shopee["host"] == "http://shopee-sandbox:8789" and shopee["extra"]["shop_id"]
         assert vod["host"] == "http://huawei-vod-sandbox:8788"
         assert lazada["extra"]["push"] is True and lazada["extra"]["seller_id"]
 
@@ -178,7 +185,11 @@ def test_init_waits_for_the_databases_and_components_wait_for_init(full):
 
 
 def test_the_emulators_serve_the_ports_the_connections_name(full):
-    for name, port in (("lazada-sandbox", "8787"), ("huawei-vod-sandbox", "8788")):
+    for name, port in (
+        ("lazada-sandbox", "8787"),
+        ("huawei-vod-sandbox", "8788"),
+        ("shopee-sandbox", "8789"),
+    ):
         service = full["services"][name]
         assert service["entrypoint"] == ["media-sandbox"]
         assert service["command"][service["command"].index("--port") + 1] == port

@@ -201,3 +201,29 @@ def test_a_manifest_is_read_only_where_allowed_and_up_to_its_cap(media, monkeypa
         SourceError, match=r"the manifest of 2,633 bytes is larger than the 1,000 bytes allowed"
     ):
         read_manifest(str(manifest))
+
+
+def test_no_operator_lets_a_run_choose_the_source_connection():
+    """``source_conn_id`` is the DAG author's: it is never rendered, so no run conf can pick the credentials."""
+    import inspect
+    from importlib import import_module
+
+    from airflow.sdk import BaseOperator
+
+    modules = [
+        "media_upload.operators.lazada",
+        "media_upload.operators.shopee",
+        "media_upload.operators.huawei_vod",
+        "media_upload.catalog.operators",
+        "media_upload.catalog.report",
+    ]
+    checked = []
+    for name in modules:
+        for _, cls in inspect.getmembers(import_module(name), inspect.isclass):
+            if issubclass(cls, BaseOperator) and cls.__module__ == name:
+                assert "source_conn_id" not in cls.template_fields, cls.__name__
+                if "source_conn_id" in inspect.signature(cls.__init__).parameters:
+                    checked.append(cls.__name__)
+    assert {"LazadaInitVideoUploadOperator", "ShopeeInitVideoUploadOperator", "CatalogPlanOperator"} <= set(
+        checked
+    )

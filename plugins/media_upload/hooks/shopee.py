@@ -34,6 +34,7 @@ from media_upload.protocols.shopee import (
     AUTH_ERRORS,
     CANCEL_VIDEO_UPLOAD,
     COMPLETE_VIDEO_UPLOAD,
+    GET_ACCESS_TOKEN,
     GET_ITEM_BASE_INFO,
     GET_VIDEO_UPLOAD_RESULT,
     INIT_VIDEO_UPLOAD,
@@ -75,8 +76,10 @@ SPECS: dict[str, CallSpec] = {
     # Each refresh rotates the tokens: a lost answer loses them, so it is sent once.
     REFRESH_ACCESS_TOKEN: CallSpec(idempotent=False),
 }
-#: Shopee answers these calls with the envelope only (no ``response``).
-_NO_RESPONSE = frozenset({UPLOAD_VIDEO_PART, COMPLETE_VIDEO_UPLOAD, CANCEL_VIDEO_UPLOAD})
+#: Shopee answers these calls with the envelope only (no ``response``; the token calls at the top level).
+_NO_RESPONSE = frozenset(
+    {UPLOAD_VIDEO_PART, COMPLETE_VIDEO_UPLOAD, CANCEL_VIDEO_UPLOAD, GET_ACCESS_TOKEN, REFRESH_ACCESS_TOKEN}
+)
 
 
 class ShopeeError(AirflowException):
@@ -278,11 +281,7 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
         error = str(body.get("error") or "")
         if error:
             raise api_error(api, error, mask_text(message_of(body), self._secrets()), body.get("request_id"))
-        if (
-            api not in _NO_RESPONSE
-            and api != REFRESH_ACCESS_TOKEN
-            and not isinstance(body.get("response"), dict)
-        ):
+        if api not in _NO_RESPONSE and not isinstance(body.get("response"), dict):
             raise ShopeeApiError(
                 api, "missing_response", "a success envelope without its response", body.get("request_id")
             )
@@ -443,6 +442,22 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
                 if refreshed
                 else "another task had renewed it",
             )
+
+    def create_access_token(self, code: str) -> dict[str, Any]:
+        """/auth/token/get: the shop's first access and refresh tokens from an authorization code. Sent once:
+        the code is single-use, so a repeat after a lost answer could only be refused."""
+        credentials = self.credentials
+        mask_secret(code)
+        body = self._send(
+            GET_ACCESS_TOKEN,
+            {"code": code, "partner_id": credentials.partner_id, "shop_id": credentials.shop_id},
+            None,
+            None,
+        )
+        for name in ("access_token", "refresh_token"):
+            if body.get(name):
+                mask_secret(str(body[name]))
+        return body
 
     def _refresh(self, refresh_token: str) -> dict[str, Any]:
         """/auth/access_token/get: a new access token and a new refresh token (the used one is revoked)."""

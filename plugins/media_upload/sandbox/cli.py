@@ -56,21 +56,42 @@ def _add_shared_flags(parser: argparse.ArgumentParser) -> None:
         help="the base URL clients use to reach this emulator, when it differs from the bound address "
         "(e.g. http://lazada-sandbox:8787 in a container); it appears in connections and signed URLs",
     )
+    parser.add_argument(
+        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+
+def _subcommand(
+    commands: argparse._SubParsersAction, name: str, port: int, help: str
+) -> argparse.ArgumentParser:
+    """An emulator's subcommand with the address it binds to."""
+    parser = commands.add_parser(name, help=help, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=port, help="0 picks a free port")
+    return parser
+
+
+def _add_token_flags(
+    parser: argparse.ArgumentParser, defaults: LazadaSandboxConfig | ShopeeSandboxConfig
+) -> None:
+    """The tokens an OAuth platform's emulator accepts from the start, and how long new ones live."""
+    parser.add_argument("--access-token", default=defaults.access_token)
+    parser.add_argument("--refresh-token", default=defaults.refresh_token)
+    parser.add_argument("--access-token-ttl", type=float, default=defaults.access_token_ttl, help="seconds")
+    parser.add_argument("--refresh-token-ttl", type=float, default=defaults.refresh_token_ttl, help="seconds")
 
 
 def _lazada_parser(commands: argparse._SubParsersAction) -> None:
     defaults = LazadaSandboxConfig()
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "lazada",
-        help="Lazada Open Platform gateway (Media Center, images, products, tokens) at http://HOST:PORT/rest",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        8787,
+        "Lazada Open Platform gateway (Media Center, images, products, tokens) at http://HOST:PORT/rest",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787, help="0 picks a free port")
     parser.add_argument("--app-key", default=defaults.app_key)
     parser.add_argument("--app-secret", default=defaults.app_secret)
-    parser.add_argument("--access-token", default=defaults.access_token)
-    parser.add_argument("--refresh-token", default=defaults.refresh_token)
+    _add_token_flags(parser, defaults)
     parser.add_argument(
         "--audit-seconds",
         type=float,
@@ -82,8 +103,6 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="where blocks, videos and images are stored (default: a temporary folder)",
     )
-    parser.add_argument("--access-token-ttl", type=float, default=defaults.access_token_ttl, help="seconds")
-    parser.add_argument("--refresh-token-ttl", type=float, default=defaults.refresh_token_ttl, help="seconds")
     parser.add_argument(
         "--upload-ttl", type=float, default=defaults.upload_ttl, help="seconds an upload id lives"
     )
@@ -117,9 +136,6 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
         "--push-retries", type=int, default=defaults.push_retries, help="deliveries after the first"
     )
     _add_shared_flags(parser)
-    parser.add_argument(
-        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
-    )
     parser.set_defaults(run=_run_lazada)
 
 
@@ -147,13 +163,12 @@ def _run_lazada(args: argparse.Namespace) -> LazadaSandbox:
 
 def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
     defaults = HuaweiVodSandboxConfig()
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "huawei-vod",
-        help="Huawei Cloud VOD upload APIs plus the OBS bucket of their signed URLs, at http://HOST:PORT",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        8788,
+        "Huawei Cloud VOD upload APIs plus the OBS bucket of their signed URLs, at http://HOST:PORT",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8788, help="0 picks a free port")
     parser.add_argument("--ak", default=defaults.ak, help="access key id")
     parser.add_argument("--sk", default=defaults.sk, help="secret access key")
     parser.add_argument("--project-id", default=defaults.project_id)
@@ -175,9 +190,6 @@ def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--auth-token", help="also accept this X-Auth-Token (IAM token clients)")
     _add_shared_flags(parser)
-    parser.add_argument(
-        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
-    )
     parser.set_defaults(run=_run_huawei_vod)
 
 
@@ -211,18 +223,16 @@ def _seconds_list(text: str) -> tuple[float, ...]:
 
 def _shopee_parser(commands: argparse._SubParsersAction) -> None:
     defaults = ShopeeSandboxConfig()
-    parser = commands.add_parser(
+    parser = _subcommand(
+        commands,
         "shopee",
-        help="Shopee Open Platform v2 gateway (media_space video upload, items, tokens, push) at http://HOST:PORT/api/v2",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        8789,
+        "Shopee Open Platform v2 gateway (media_space video upload, items, tokens, push) at http://HOST:PORT/api/v2",
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8789, help="0 picks a free port")
     parser.add_argument("--partner-id", type=int, default=defaults.partner_id)
     parser.add_argument("--partner-key", default=defaults.partner_key)
     parser.add_argument("--shop-id", type=int, default=defaults.shop_id)
-    parser.add_argument("--access-token", default=defaults.access_token)
-    parser.add_argument("--refresh-token", default=defaults.refresh_token)
+    _add_token_flags(parser, defaults)
     parser.add_argument(
         "--region", default=defaults.region, help="the shop's market: upload id prefix, URL labels"
     )
@@ -237,8 +247,6 @@ def _shopee_parser(commands: argparse._SubParsersAction) -> None:
         type=Path,
         help="where parts and assembled videos are stored (default: a temporary folder)",
     )
-    parser.add_argument("--access-token-ttl", type=float, default=defaults.access_token_ttl, help="seconds")
-    parser.add_argument("--refresh-token-ttl", type=float, default=defaults.refresh_token_ttl, help="seconds")
     parser.add_argument(
         "--upload-ttl", type=float, default=defaults.upload_ttl, help="seconds an upload may stay INITIATED"
     )
@@ -300,9 +308,6 @@ def _shopee_parser(commands: argparse._SubParsersAction) -> None:
         help="each delivery waits a random 0..this many seconds, so messages arrive out of order",
     )
     _add_shared_flags(parser)
-    parser.add_argument(
-        "--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"]
-    )
     parser.set_defaults(run=_run_shopee)
 
 

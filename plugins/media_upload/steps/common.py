@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from media_upload.ledger import (
     ATTACHED,
     AUDITED,
+    COMMIT_UNKNOWN,
     COMMITTED,
     FAILED,
     HAS_VIDEO,
@@ -506,6 +507,32 @@ class PlatformSteps:
         (limits, the product exists). Raises :class:`TargetRefused` or :class:`SourceError` naming the field."""
         raise NotImplementedError
 
+    def row_job(
+        self,
+        row: ManifestRow,
+        target: Target,
+        source: Source,
+        info: SourceInfo,
+        digests: Mapping[str, Any],
+        block_size: int,
+        **fields: Any,
+    ) -> UploadJob:
+        """What every platform's upload of a manifest row holds (its key, source and size), plus ``fields``."""
+        return UploadJob(
+            platform=target.platform,
+            account=self.account,
+            product=target.product,
+            content_sha256=digests["sha256"].hexdigest(),
+            label=target.label,
+            source=source.location,
+            source_conn_id=source.conn_id,
+            name=info.name,
+            size=info.size,
+            block_size=block_size,
+            line=row.line,
+            **fields,
+        )
+
     # --------------------------------------------------------------------- send
 
     def send_block(self, job: UploadJob, task: BlockTask, data: bytes) -> str:
@@ -516,6 +543,25 @@ class PlatformSteps:
         ``settle=False`` (a chunk task right after the last block) nothing happens unless every block is
         acknowledged, and a finish another task claimed is left to it: returns None then."""
         raise NotImplementedError
+
+    def stop_unless_open(self, job: UploadJob, entry: LedgerEntry) -> None:
+        """Raise :class:`UploadStopped` unless the row is still being uploaded (nothing to finish then)."""
+        if entry.state not in (UPLOADING, PLANNED):
+            raise UploadStopped(
+                job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
+            )
+
+    def claim_finish(self, entry: LedgerEntry) -> LedgerEntry | None:
+        """Mark the row ``commit_unknown`` before the call that makes the video, so a lost answer is asked
+        about and the call is never sent blind again; None when another task claimed it first."""
+        return self.ledger.transition(
+            entry,
+            [UPLOADING, PLANNED],
+            state=COMMIT_UNKNOWN,
+            committed_at=now(),
+            dag_id=self.run.dag_id,
+            run_id=self.run.run_id,
+        )
 
     def upload_gone(self, job: UploadJob, exc: BaseException) -> bool:
         """Whether ``exc`` says the platform no longer has the upload (it expired or was aborted)."""

@@ -25,7 +25,6 @@ from media_upload.ledger import (
     FAILED,
     HAS_VIDEO,
     NEEDS_ATTENTION,
-    PLANNED,
     REJECTED,
     UPLOADING,
     LedgerEntry,
@@ -202,19 +201,14 @@ class HuaweiVodSteps(PlatformSteps):
             "auto_publish": True,
             "video_md5": video_md5,
         }
-        return UploadJob(
-            platform=PLATFORM,
-            account=self.account,
-            product=target.product,
-            content_sha256=digests["sha256"].hexdigest(),
-            label=target.label,
-            source=source.location,
-            source_conn_id=source.conn_id,
-            name=info.name,
-            size=info.size,
-            block_size=plan.blocks.block_size,
+        return self.row_job(
+            row,
+            target,
+            source,
+            info,
+            digests,
+            plan.blocks.block_size,
             title=row.title,
-            line=row.line,
             details={  # the catalog's chunk tasks carry the bytes: always multipart, never one PUT in the plan
                 "mode": "multipart",
                 "content_type": content_type,
@@ -247,10 +241,7 @@ class HuaweiVodSteps(PlatformSteps):
             return job.with_(details={**job.details, "confirmed": True})
         if entry.state == COMMIT_UNKNOWN:
             return self.reconcile(job) if settle else None
-        if entry.state not in (UPLOADING, PLANNED):
-            raise UploadStopped(
-                job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
-            )
+        self.stop_unless_open(job, entry)
         parts = self._parts(job)
         if job.details.get("mode") == "multipart" and parts is None:
             if not settle:
@@ -258,14 +249,7 @@ class HuaweiVodSteps(PlatformSteps):
             raise UploadStopped(
                 job, entry.state, f"OBS upload {job.upload_id} does not have all {job.plan.count} part(s)"
             )
-        claimed = self.ledger.transition(
-            entry,
-            [UPLOADING, PLANNED],
-            state=COMMIT_UNKNOWN,
-            committed_at=now(),
-            dag_id=self.run.dag_id,
-            run_id=self.run.run_id,
-        )
+        claimed = self.claim_finish(entry)
         if claimed is None:
             return self.finish(job, settle=settle) if settle else None
         try:

@@ -19,7 +19,6 @@ from media_upload.ledger import (
     FAILED,
     HAS_VIDEO,
     NEEDS_ATTENTION,
-    PLANNED,
     UPLOADING,
     LedgerEntry,
     now,
@@ -150,19 +149,14 @@ class LazadaSteps(PlatformSteps):
                 "item_id" if fields["item_id"] else "seller_sku",
                 f"{target.label}: {exc.message} ({exc.code}); check the product on Lazada",
             ) from None
-        return UploadJob(
-            platform=PLATFORM,
-            account=self.account,
-            product=target.product,
-            content_sha256=digests["sha256"].hexdigest(),
-            label=target.label,
-            source=source.location,
-            source_conn_id=source.conn_id,
-            name=info.name,
-            size=info.size,
-            block_size=plan.blocks.block_size,
+        return self.row_job(
+            row,
+            target,
+            source,
+            info,
+            digests,
+            plan.blocks.block_size,
             title=row.title,
-            line=row.line,
             cover_url=row.cover_url,
             video_usage=fields["video_usage"],
             seller_sku=fields["seller_sku"],
@@ -216,10 +210,7 @@ class LazadaSteps(PlatformSteps):
             return job.with_(video_id=entry.video_id)
         if entry.state == COMMIT_UNKNOWN:
             return self.reconcile(job, parts) if settle else None
-        if entry.state not in (UPLOADING, PLANNED):
-            raise UploadStopped(
-                job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
-            )
+        self.stop_unless_open(job, entry)
         count = job.plan.count
         if parts is None or sorted(int(part["partNumber"]) for part in parts) != list(range(1, count + 1)):
             acked = self.ledger.acknowledged(PLATFORM, job.upload_id or "")
@@ -232,14 +223,7 @@ class LazadaSteps(PlatformSteps):
             raise UploadStopped(
                 job, entry.state, f"upload {job.upload_id} is missing block(s) {missing} of {count}"
             )
-        claimed = self.ledger.transition(
-            entry,
-            [UPLOADING, PLANNED],
-            state=COMMIT_UNKNOWN,
-            committed_at=now(),
-            dag_id=self.run.dag_id,
-            run_id=self.run.run_id,
-        )
+        claimed = self.claim_finish(entry)
         if claimed is None:  # another task claimed it first
             return self.commit(job, parts, settle=settle) if settle else None
         try:

@@ -22,7 +22,6 @@ from media_upload.ledger import (
     FAILED,
     HAS_VIDEO,
     NEEDS_ATTENTION,
-    PLANNED,
     UPLOADING,
     LedgerEntry,
     now,
@@ -114,19 +113,14 @@ class ShopeeSteps(PlatformSteps):
                 "shopee_item_id",
                 f"Shopee has no item {item_id} in shop {self.hook.credentials.shop_id}; check the item id",
             )
-        return UploadJob(
-            platform=PLATFORM,
-            account=self.account,
-            product=target.product,
-            content_sha256=digests["sha256"].hexdigest(),
-            label=target.label,
-            source=source.location,
-            source_conn_id=source.conn_id,
-            name=info.name,
-            size=info.size,
-            block_size=plan.blocks.block_size,
+        return self.row_job(
+            row,
+            target,
+            source,
+            info,
+            digests,
+            plan.blocks.block_size,
             title=row.title or info.name,
-            line=row.line,
             item_id=item_id,
             details={"file_md5": digests["md5"].hexdigest()},
         )
@@ -147,10 +141,7 @@ class ShopeeSteps(PlatformSteps):
             return job.with_(video_id=entry.video_id)
         if entry.state == COMMIT_UNKNOWN:
             return self.reconcile(job) if settle else None
-        if entry.state not in (UPLOADING, PLANNED):
-            raise UploadStopped(
-                job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
-            )
+        self.stop_unless_open(job, entry)
         acked = self.ledger.acknowledged(PLATFORM, job.upload_id or "")
         if sorted(acked) != list(range(1, job.plan.count + 1)):
             if not settle:
@@ -159,14 +150,7 @@ class ShopeeSteps(PlatformSteps):
             raise UploadStopped(
                 job, entry.state, f"upload {job.upload_id} is missing part(s) {[n - 1 for n in missing]}"
             )
-        claimed = self.ledger.transition(
-            entry,
-            [UPLOADING, PLANNED],
-            state=COMMIT_UNKNOWN,
-            committed_at=now(),
-            dag_id=self.run.dag_id,
-            run_id=self.run.run_id,
-        )
+        claimed = self.claim_finish(entry)
         if claimed is None:  # another task claimed it first
             return self.finish(job, settle=settle) if settle else None
         try:
