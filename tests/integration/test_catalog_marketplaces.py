@@ -79,7 +79,7 @@ def test_every_video_goes_to_every_marketplace_it_is_listed_on_once(
         assert by[("shopee", f"shopee {rows[n]['shopee_item_id']}")]["state"] == ATTACHED
     assert by[("lazada", "short")]["state"] == ATTACHED
     (invalid,) = [row for row in summary["rows"] if row["state"] == "invalid"]
-    assert (invalid["line"], invalid["platform"]) == (5, "Shopee") and "Video is too short" in invalid[
+    assert (invalid["line"], invalid["platform"]) == (5, "shopee") and "Video is too short" in invalid[
         "reason"
     ]
     assert by[("huawei_vod", "lookbook")]["state"] == AUDITED  # ready: a VOD asset goes on no product

@@ -113,8 +113,8 @@ def test_a_product_named_twice_keeps_its_first_row(tmp_path):
     rows, problems, _ = read_manifest(str(path))
     assert [row.video.rsplit("/", 1)[1] for row in rows] == ["a.mp4", "c.mp4"]
     assert problems == [
-        RowProblem(3, "(row)", "s is already on line 2", "Lazada"),
-        RowProblem(5, "(row)", "item 5 is already on line 4", "Lazada"),
+        RowProblem(3, "(row)", "s is already on line 2", "lazada"),
+        RowProblem(5, "(row)", "item 5 is already on line 4", "lazada"),
     ]
 
 
@@ -228,8 +228,8 @@ def test_a_row_names_its_product_on_every_marketplace(tmp_path):
         [("lazada", "sku:blue", "blue")],
     ]
     assert [(p.line, p.field, p.platform) for p in problems] == [
-        (3, "shopee_item_id", "Shopee"),
-        (4, "title", "Huawei VOD"),  # a VOD asset needs a title
+        (3, "shopee_item_id", "shopee"),
+        (4, "title", "huawei_vod"),  # a VOD asset needs a title
     ]
     # A catalog for Lazada alone reads the same file: the other columns name nothing it uploads to.
     rows, problems, _ = read_manifest(str(path), platforms=("lazada",))

@@ -39,10 +39,11 @@ class RowProblem:
     line: int
     field: str
     reason: str
+    #: The platform (as the ledger names it) the problem is about; blank for the whole row.
     platform: str = ""
 
     def __str__(self) -> str:
-        where = f" ({self.platform})" if self.platform else ""
+        where = f" ({steps_class(self.platform).title})" if self.platform else ""
         return f"line {self.line}, {self.field}{where}: {self.reason}"
 
 
@@ -257,9 +258,10 @@ def read_manifest(
         for target in row.targets:
             key = (target.platform, target.product)
             if key in first_line:
-                title = steps_class(target.platform).title
                 problems.append(
-                    RowProblem(line, "(row)", f"{target.label} is already on line {first_line[key]}", title)
+                    RowProblem(
+                        line, "(row)", f"{target.label} is already on line {first_line[key]}", target.platform
+                    )
                 )
             else:
                 first_line[key] = line

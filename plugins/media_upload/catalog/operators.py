@@ -224,6 +224,7 @@ class CatalogPlanOperator(CatalogOperator):
             },
             limit=conf.getint("core", "max_map_length", fallback=1024),
             upload_again=upload_again,
+            done_states={platform: platform_steps.done_state for platform, platform_steps in steps.items()},
         )
         for follower, leader in batch.followers:
             steps[follower.platform].record(follower, reason=f"shares its content with line {leader.line}")
@@ -241,7 +242,7 @@ class CatalogPlanOperator(CatalogOperator):
                         job.line or 0,
                         "video",
                         f"could not start the upload: {result}",
-                        steps[job.platform].title,
+                        job.platform,
                     )
                 )
                 steps[job.platform].stopped(job, result)
@@ -313,11 +314,11 @@ class CatalogPlanOperator(CatalogOperator):
                     )
                 )
             except SourceError as exc:
-                problems.append(RowProblem(row.line, "video", str(exc), platform.title))
+                problems.append(RowProblem(row.line, "video", str(exc), target.platform))
             except TargetRefused as exc:
-                problems.append(RowProblem(row.line, exc.field, exc.reason, platform.title))
+                problems.append(RowProblem(row.line, exc.field, exc.reason, target.platform))
             except platform.api_error as exc:
-                problems.append(RowProblem(row.line, "(row)", f"{target.label}: {exc}", platform.title))
+                problems.append(RowProblem(row.line, "(row)", f"{target.label}: {exc}", target.platform))
         return jobs
 
 

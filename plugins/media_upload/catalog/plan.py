@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from media_upload.ledger import LedgerEntry
+from media_upload.ledger import ATTACHED, LedgerEntry
 from media_upload.steps.common import Segment, UploadJob, chunk_payload
 from media_upload.steps.rules import Action, decide
 from media_upload.transfer.plan import BlockPlan
@@ -57,6 +57,7 @@ def plan_batch(
     *,
     limit: int,
     upload_again: bool = False,
+    done_states: Mapping[str, str] | None = None,
 ) -> Batch:
     """Decide each video in manifest order until ``limit`` videos are held; the rows after are deferred
     (a row's videos stay together).
@@ -64,6 +65,7 @@ def plan_batch(
     :param stored: the ledger rows of the jobs' keys.
     :param by_content: every ledger row of each (platform, account, content hash) the jobs have.
     :param upload_again: upload content whose earlier upload needs attention (a person chose to).
+    :param done_states: each platform's state that ends a video's work, when not ``attached``.
     """
     batch = Batch()
     leaders: dict[ContentKey, UploadJob] = {}
@@ -80,6 +82,7 @@ def plan_batch(
                 product=job.product,
                 size=job.size,
                 upload_again=upload_again,
+                done_state=(done_states or {}).get(job.platform, ATTACHED),
             )
             if decision.action in (Action.ATTACHED, Action.STOP):
                 batch.skipped.append(Skip(line, job.label, decision.reason, job.platform))

@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from media_upload.catalog.operators import CatalogOperator
 from media_upload.ledger import ATTACHED, AUDITED, COMMIT_UNKNOWN, COMMITTED, PLANNED, UPLOADING, LedgerEntry
+from media_upload.platforms import steps_class
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -26,12 +27,11 @@ UNFINISHED = {
     COMMITTED: "the audit did not end during this run; the next run waits for it again",
     AUDITED: "audited but not on its product; the next run attaches it",
 }
-#: Platforms whose videos go on no product: "audited" is where they end, ready.
-_NO_PRODUCT = frozenset({"huawei_vod"})
 
 
 def _done(row: dict[str, Any]) -> bool:
-    return row["state"] == ATTACHED or (row["state"] == AUDITED and row["platform"] in _NO_PRODUCT)
+    """The video's work is over: on its product (or audited, where videos go on no product)."""
+    return row["state"] in (ATTACHED, AUDITED) and row["state"] == steps_class(row["platform"]).done_state
 
 
 def summarize(

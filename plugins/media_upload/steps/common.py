@@ -392,6 +392,7 @@ class PlatformSteps:
             product=job.product,
             size=job.size,
             upload_again=upload_again,
+            done_state=self.done_state,
         )
 
     def begin(self, job: UploadJob, *, upload_again: bool = False) -> UploadJob:
@@ -484,6 +485,9 @@ class PlatformSteps:
 
     # ------------------------------------------------------------------ catalog
 
+    #: The ledger state that ends a video's work here: on its product, or audited on a platform whose
+    #: videos go on no product.
+    done_state: str = ATTACHED
     #: The manifest columns that name a product on this platform, and how a message names them.
     manifest_columns: tuple[str, ...] = ()
     manifest_hint: str = ""

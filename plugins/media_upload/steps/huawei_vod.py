@@ -20,6 +20,7 @@ from media_upload.hooks.huawei_vod import (
     UploadedPart,
 )
 from media_upload.ledger import (
+    AUDITED,
     COMMIT_UNKNOWN,
     COMMITTED,
     FAILED,
@@ -62,6 +63,7 @@ class HuaweiVodSteps(PlatformSteps):
     unit = "parts"
     finish_verb = "confirmed"
     video_noun = "asset"
+    done_state = AUDITED  # an asset goes on no product
     hook_path = "media_upload.hooks.huawei_vod.HuaweiVodHook"
     state_reader_path = "media_upload.triggers.huawei_vod.HuaweiVodStateReader"
     transport_error = HuaweiVodTransportError
@@ -178,7 +180,7 @@ class HuaweiVodSteps(PlatformSteps):
             return None
         if not row.title or len(row.title.encode()) > MAX_TITLE_BYTES:
             return RowProblem(
-                row.line, "title", f"a VOD asset needs a title of 1 to {MAX_TITLE_BYTES} bytes", cls.title
+                row.line, "title", f"a VOD asset needs a title of 1 to {MAX_TITLE_BYTES} bytes", PLATFORM
             )
         return Target(PLATFORM, name, name, {})
 

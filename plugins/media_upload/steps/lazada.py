@@ -92,7 +92,7 @@ class LazadaSteps(PlatformSteps):
             return text(record, f"lazada_{name}") or text(record, name)
 
         def problem(field: str, reason: str) -> RowProblem:
-            return RowProblem(row.line, field, reason, cls.title)
+            return RowProblem(row.line, field, reason, PLATFORM)
 
         seller_sku, item_id, sku_id = value("seller_sku"), value("item_id"), value("sku_id")
         if not seller_sku and not item_id:

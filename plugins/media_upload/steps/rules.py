@@ -52,15 +52,19 @@ def decide(
     product: str,
     size: int,
     upload_again: bool = False,
+    done_state: str = ATTACHED,
 ) -> Decision:
     """The decision for one video: ``own`` is its ledger row (None when new), ``same_content`` every row of
     the account with the same bytes, ``size`` the bytes now in the source.
 
-    ``upload_again`` is a person's choice to upload content whose earlier upload needs attention.
+    ``upload_again`` is a person's choice to upload content whose earlier upload needs attention;
+    ``done_state`` the state that ends a video's work on its platform (``attached``, or ``audited`` where
+    videos go on no product).
     """
     others = [row for row in same_content if row.product != product]
-    if own is not None and own.state == ATTACHED and own.video_id:
-        return Decision(Action.ATTACHED, own, f"already carries video {own.video_id}")
+    if own is not None and own.state == done_state and own.video_id:
+        done = "carries video" if done_state == ATTACHED else f"{done_state} as"
+        return Decision(Action.ATTACHED, own, f"already {done} {own.video_id}")
     if own is not None and own.state in HAS_VIDEO and own.video_id:
         return Decision(Action.HAS_VIDEO, own)
     if own is not None and own.state == REJECTED:

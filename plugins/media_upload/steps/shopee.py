@@ -83,7 +83,7 @@ class ShopeeSteps(PlatformSteps):
         if not item_id:
             return None
         if not item_id.isdigit():
-            return RowProblem(row.line, "shopee_item_id", f"{quoted(item_id)} is not a number", cls.title)
+            return RowProblem(row.line, "shopee_item_id", f"{quoted(item_id)} is not a number", PLATFORM)
         return Target(PLATFORM, f"item:{item_id}", f"shopee {item_id}", {"item_id": item_id})
 
     def catalog_job(

@@ -31,11 +31,11 @@ from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
 from media_upload.masking import printable
 from media_upload.ui.queries import (
     MAX_LIMIT,
-    PLATFORMS,
     STOPPED,
     VIEW_STATES,
     Filters,
     Progress,
+    platform_titles,
     read_page,
 )
 
@@ -175,7 +175,7 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
             if uploads_per_run.get((row.dag_id, row.run_id)) == 1:
                 row.chunks = run_info.chunks
             row.links = _links(base, row.dag_id, row.run_id, run_info, failed=row.state in STOPPED)
-        return {**asdict(result), "states": list(VIEW_STATES), "platforms": PLATFORMS}
+        return {**asdict(result), "states": list(VIEW_STATES), "platforms": platform_titles()}
 
     return app
 

@@ -12,6 +12,7 @@ ledger is not meant to hold any.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,6 @@ VIEW_STATES = (
     PLANNED, UPLOADING, COMMIT_UNKNOWN, COMMITTED, AUDITING, AUDITED, ATTACHED, REJECTED, FAILED, NEEDS_ATTENTION,
 )  # fmt: skip
 STOPPED = frozenset({REJECTED, FAILED, NEEDS_ATTENTION})
-PLATFORMS = {"lazada": "Lazada", "huawei_vod": "Huawei VOD"}
 #: MB/s is the bytes acknowledged in this many seconds before now.
 RATE_WINDOW = 10.0
 MAX_LIMIT = 500
@@ -403,3 +403,11 @@ def _parse(stamp: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@functools.cache
+def platform_titles() -> dict[str, str]:
+    """Every platform's name in the ledger → its title, for the view's filter."""
+    from media_upload.platforms import STEPS, steps_class
+
+    return {name: steps_class(name).title for name in STEPS}
