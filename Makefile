@@ -55,11 +55,11 @@ test-oldest-airflow: $(BIN)/.installed
 	MEDIA_UPLOAD_TEST_PLUGINS_FOLDER=$(OLDEST)/no-plugins $(OLDEST)/bin/python -m pytest tests/unit tests/dags/test_dag_integrity.py
 
 # Airflow as a team runs it, on this machine: api-server, scheduler, dag-processor, triggerer and two
-# Celery workers on the local PostgreSQL and Redis, with both emulators and sample products.
+# Celery workers on the local PostgreSQL and Redis, with the three emulators and sample products.
 stack: $(BIN)/.installed
 	$(BIN)/python include/stack.py up --executor CeleryExecutor --workers 2
 
-# The same stack: trigger the three example DAGs through the REST API, wait, print, stop everything.
+# The same stack: trigger the four example DAGs through the REST API, wait, print, stop everything.
 stack-demo: $(BIN)/.installed
 	$(BIN)/python include/stack.py demo --executor CeleryExecutor --workers 2 --database airflow_stack_demo \
 		--home .airflow-stack-demo
@@ -91,7 +91,7 @@ test-faults: $(BIN)/.installed
 reliability: $(BIN)/.installed
 	$(BIN)/python -m tests.faults.campaign --crash-tests --out docs/reliability.md
 
-# The "Media uploads" view in a real Airflow (include/stack.py: PostgreSQL, LocalExecutor, both emulators)
+# The "Media uploads" view in a real Airflow (include/stack.py: PostgreSQL, LocalExecutor, the three emulators)
 # through headless Chromium driven by Playwright: Debian's chromium, installed here when missing (as root);
 # saves docs/img/ui-run-tab.png and docs/img/ui-media-uploads.png.
 test-browser: $(BIN)/.installed
