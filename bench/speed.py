@@ -147,6 +147,7 @@ def engine_child(source: str, in_flight: int, block_size: int) -> None:
     from media_upload.protocols.lazada import BLOCK_RULES
     from media_upload.transfer.engine import BlockTask, send_blocks
     from media_upload.transfer.plan import plan_upload
+    from media_upload.transfer.source import Source
 
     hook = LazadaHook()
     cpu = time.process_time()
@@ -155,7 +156,7 @@ def engine_child(source: str, in_flight: int, block_size: int) -> None:
         source, size, BLOCK_RULES, block_size=block_size or None, chunks=1, blocks_in_flight=8
     ).blocks
     upload_id = hook.init_create_video(Path(source).name, size)
-    tasks = [BlockTask(upload_id, source, block) for block in plan.blocks]
+    tasks = [BlockTask(upload_id, Source(source), block) for block in plan.blocks]
     with PeakRss() as rss:
         baseline = rss.now()  # the interpreter, the imports and a warm connection pool
         outcome = send_blocks(
@@ -163,6 +164,8 @@ def engine_child(source: str, in_flight: int, block_size: int) -> None:
             lambda task, data: hook.upload_video_block(upload_id, task.block.number, plan.count, data),
             in_flight=in_flight,
         )
+    if outcome.failures:
+        raise next(iter(outcome.failures.values()))
     parts = [{"partNumber": n, "eTag": outcome.tags[(upload_id, n)]} for n in range(1, plan.count + 1)]
     hook.complete_create_video(upload_id, parts, "bench", "https://sg-live-01.slatic.net/p/bench.png")
     print(
@@ -475,7 +478,11 @@ def main() -> int:
 
         def engine(in_flight: int, block_size: int = 0) -> Callable[[], dict[str, Any]]:
             def measure() -> dict[str, Any]:
-                env = {**os.environ, "AIRFLOW_CONN_LAZADA_DEFAULT": json.dumps(lazada.connection)}
+                env = {
+                    **os.environ,
+                    "AIRFLOW_CONN_LAZADA_DEFAULT": json.dumps(lazada.connection),
+                    "AIRFLOW__MEDIA_UPLOAD__ALLOWED_SOURCES": f"{work}/",
+                }
                 result = subprocess.run(
                     [sys.executable, __file__, "--engine-child", str(video), str(in_flight), str(block_size)],
                     env=env, capture_output=True, text=True,

@@ -10,6 +10,7 @@ EXAMPLE_DAGS = (
     "lazada_product_video",
     "huawei_vod_upload",
     "shopee_product_video",
+    "catalog_videos",
     "lazada_catalog_videos",
     "lazada_product_sync",
 )

@@ -36,9 +36,11 @@ PUSH_TABLE = "media_upload_pushed_states"
 PLANNED = "planned"
 #: The platform gave an upload id; acknowledged blocks are in the blocks table.
 UPLOADING = "uploading"
-#: The commit (Lazada), complete or confirm (VOD) was sent and its answer was lost: reconcile first.
+#: The commit (Lazada), complete (Shopee) or complete and confirm (VOD) was sent and its answer was lost
+#: (or is not in yet): reconcile first.
 COMMIT_UNKNOWN = "commit_unknown"
-#: The platform made the video (``video_id``: Lazada's video id, VOD's asset id).
+#: The platform made the video (``video_id``: Lazada's video id, Shopee's ``video_upload_id``, VOD's asset
+#: id).
 COMMITTED = "committed"
 #: The platform's audit or transcode finished well: the video may go on a product.
 AUDITED = "audited"

@@ -1,14 +1,15 @@
-"""One Lazada token refresh for the whole deployment: the renewed pair, kept where every task finds it.
+"""One token refresh for the whole deployment: the renewed pair, kept where every task finds it.
 
-Lazada answers a refresh with a new access token and a new refresh token, and the emulator (like a
-strict reading of "store both") revokes the refresh token that was used. Tasks that refreshed on their
+Lazada and Shopee answer a refresh with a new access token and a new refresh token, and revoke the
+refresh token that was used (Shopee says so; the Lazada emulator follows a strict reading of "store
+both"). Tasks that refreshed on their
 own would each need the same refresh token, and all but the first would fail; the new pair would live
 only in the task that got it. So the pair goes into the ledger's database (every worker and the
 triggerer reach it; an Airflow connection from an environment variable or a secrets backend cannot be
 written back), encrypted with Airflow's Fernet key, and a refresh happens under a lock: the first task
 refreshes, the others find the new pair and use it. A deployment without a Fernet key cannot renew
 tokens: they would lie in the database in clear text, so the first refresh that needs the key fails,
-before Lazada is asked, with what to set.
+before the platform is asked, with what to set.
 
 Rows are keyed by the authorization they descend from (a digest of the app key and the connection's
 refresh token), so storing fresh tokens in the connection after a new authorization starts afresh.
@@ -51,7 +52,7 @@ def _fernet() -> Any:
     fernet = get_fernet()
     if not getattr(fernet, "is_encrypted", False):
         raise NoFernetKey(
-            "renewed Lazada tokens are kept encrypted in the ledger database, and this deployment has no "
+            "renewed platform tokens are kept encrypted in the ledger database, and this deployment has no "
             "[core] fernet_key (AIRFLOW__CORE__FERNET_KEY): set the same key on every Airflow component "
             '(python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"), '
             "or store a fresh access_token in the connection"
@@ -60,7 +61,7 @@ def _fernet() -> Any:
 
 
 class TokenStore:
-    """Renewed Lazada tokens in the ledger database behind ``conn_id``."""
+    """Renewed platform tokens in the ledger database behind ``conn_id``."""
 
     def __init__(self, conn_id: str = DEFAULT_CONN_ID) -> None:
         from media_upload.ledger import UploadLedger
@@ -107,7 +108,7 @@ class TokenStore:
         """The pair to use after ``used_access_token`` was refused, and whether this call refreshed it.
 
         Under the lock: when another task already stored a pair newer than the refused token, that pair
-        is returned without calling Lazada; otherwise ``refresh`` is called with the stored refresh token
+        is returned without calling the platform; otherwise ``refresh`` is called with the stored refresh token
         (or the connection's, the first time) and its answer stored for every later task.
         """
         fernet = _fernet()

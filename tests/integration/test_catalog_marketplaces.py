@@ -84,6 +84,9 @@ def test_every_video_goes_to_every_marketplace_it_is_listed_on_once(
     ]
     assert by[("huawei_vod", "lookbook")]["state"] == AUDITED  # ready: a VOD asset goes on no product
     assert (summary["attached"], summary["failed"], summary["invalid"]) == (8, 0, 1)
+    assert summary["uploaded"] == 8  # 4 to Lazada, 3 to Shopee and the VOD asset, each counted once
+    sizes = [(folder / row["video"]).stat().st_size for row in rows]
+    assert summary["bytes_uploaded"] == sum(sizes[:4]) + sum(sizes[:3]) + sizes[1]
 
     # Each video went up once per marketplace, whole, and sits on its product there.
     lazada_state, shopee_state = lazada.backend.snapshot(), shopee.backend.snapshot()
@@ -111,3 +114,47 @@ def test_every_video_goes_to_every_marketplace_it_is_listed_on_once(
         shopee.backend.request_counts["/api/v2/media_space/upload_video_part"],
         vod.backend.request_counts["UploadPart"],
     ) == sent
+
+
+def test_a_marketplace_whose_states_cannot_be_read_does_not_hold_back_the_others(
+    marketplaces, tmp_path, sample_video, task_context
+):
+    """Shopee answers every state read with its daily call limit: Lazada's videos are attached all the
+    same, the Shopee rows keep their videos with the reason, and the task fails so a retry finishes them."""
+    from airflow.sdk.exceptions import AirflowException
+
+    from media_upload.ledger import COMMITTED
+
+    _, shopee, _ = marketplaces
+    hook = LazadaHook()
+    cover = hook.upload_image(PNG, "cover.png")
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    lines = ["seller_sku,shopee_item_id,video,title,cover_url"]
+    for n in range(2):
+        sku = f"pair-{n}"
+        sample_video(700_000 + n, seed=20 + n, name=f"catalog/{sku}.mp4", duration_seconds=12)
+        hook.create_product(sample_product_payload(cover, sku, name=sku))
+        item = requests.post(f"{shopee.url}/_sandbox/shopee/items", json=sample_item(sku), timeout=10).json()
+        lines.append(f"{sku},{item['item_id']},{sku}.mp4,Video {n},{cover}")
+    manifest = folder / "catalog.csv"
+    manifest.write_text("\n".join(lines) + "\n")
+    fault = {"kind": "error_limit", "api": "/api/v2/media_space/get_video_upload_result", "count": 1000}
+    assert requests.post(f"{shopee.url}/_sandbox/shopee/faults", json=fault, timeout=10).ok
+
+    run = CatalogRun(task_context, connections=CONNECTIONS)
+    run.upload(run.plan(str(manifest)))
+    run.settle()
+    with pytest.raises(AirflowException, match="state not read: shopee:") as failed:
+        run.attach()
+    assert "daily API call limit" in str(failed.value)
+    rows = {(e.platform, e.product): e for e in UploadLedger().all()}
+    assert [rows[("lazada", f"sku:pair-{n}")].state for n in range(2)] == [ATTACHED, ATTACHED]
+    shopee_rows = [e for e in rows.values() if e.platform == "shopee"]
+    assert len(shopee_rows) == 2
+    assert all(e.state == COMMITTED and "could not be read" in (e.reason or "") for e in shopee_rows)
+
+    requests.delete(f"{shopee.url}/_sandbox/shopee/faults", timeout=10)
+    run.attach()  # the task's retry
+    assert all(e.state == ATTACHED for e in UploadLedger().all())
+    assert run.report()["attached"] == 4

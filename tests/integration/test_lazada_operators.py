@@ -242,6 +242,22 @@ def test_every_block_once_and_the_last_chunk_commits(sandbox, sample_video, task
     assert count(sandbox, COMMIT) == 1
 
 
+def test_an_older_runs_chunk_never_commits_an_upload_a_newer_run_replaced(
+    sandbox, sample_video, task_context
+):
+    """A chunk task of an old run, cleared and run again after a newer run started a new upload of the same
+    content, sends its blocks but leaves the commit to the newer run."""
+    path = sample_video(800_000, seed=3)
+    old = task_context(run_id="old")
+    (chunk,) = init(old, path, block_size=100_000, chunks=1)
+    entry = row(job_of(old))
+    UploadLedger().record(entry, upload_id="newer-upload-id")  # what a newer run's init leaves
+    with pytest.raises(AirflowFailException, match="replaced by upload newer-upload-id"):
+        commit(old, job_of(old), [send(old, chunk)])
+    assert COMMIT not in sandbox.backend.request_counts
+    assert row(job_of(old)).upload_id == "newer-upload-id"
+
+
 def test_chunk_label_names_its_blocks_and_size(sandbox, sample_video, task_context):
     chunks = init(task_context(), sample_video(800_000), **SMALL)
     labels = [

@@ -203,8 +203,8 @@ def test_a_manifest_is_read_only_where_allowed_and_up_to_its_cap(media, monkeypa
         read_manifest(str(manifest))
 
 
-def test_no_operator_lets_a_run_choose_the_source_connection():
-    """``source_conn_id`` is the DAG author's: it is never rendered, so no run conf can pick the credentials."""
+def test_no_operator_lets_a_run_choose_a_connection():
+    """Connections are the DAG author's: none is rendered, so no run conf can pick which credentials go where."""
     import inspect
     from importlib import import_module
 
@@ -216,12 +216,18 @@ def test_no_operator_lets_a_run_choose_the_source_connection():
         "media_upload.operators.huawei_vod",
         "media_upload.catalog.operators",
         "media_upload.catalog.report",
+        "media_upload.sensors.lazada",
+        "media_upload.sensors.shopee",
+        "media_upload.sensors.huawei_vod",
     ]
     checked = []
     for name in modules:
         for _, cls in inspect.getmembers(import_module(name), inspect.isclass):
             if issubclass(cls, BaseOperator) and cls.__module__ == name:
-                assert "source_conn_id" not in cls.template_fields, cls.__name__
+                rendered = [
+                    name for name in cls.template_fields if "conn_id" in name or name == "connections"
+                ]
+                assert not rendered, (cls.__name__, rendered)
                 if "source_conn_id" in inspect.signature(cls.__init__).parameters:
                     checked.append(cls.__name__)
     assert {"LazadaInitVideoUploadOperator", "ShopeeInitVideoUploadOperator", "CatalogPlanOperator"} <= set(

@@ -32,6 +32,11 @@ MAX_MANIFEST_BYTES = 50_000_000
 COMMON = ("video", "title", "cover_url", "block_size")
 
 
+#: The field of a problem that is not the row's fault: a check could not be made (the platform could not be
+#: asked). The report counts it as a failure, not a bad row, and the next run checks again.
+UNCHECKED = "(not checked)"
+
+
 @dataclass(frozen=True)
 class RowProblem:
     """Why a manifest row (or one marketplace of it) is skipped: its line, the field at fault, the reason."""

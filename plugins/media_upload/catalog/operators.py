@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow.sdk import Asset, AssetAlias, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
-from media_upload.catalog.manifest import ManifestRow, RowProblem, read_manifest
+from media_upload.catalog.manifest import UNCHECKED, ManifestRow, RowProblem, read_manifest
 from media_upload.hooks import HUAWEI_VOD_CONN_ID, LAZADA_CONN_ID, SHOPEE_CONN_ID
-from media_upload.ledger import ATTACHED, DEFAULT_CONN_ID, UploadLedger
+from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
 from media_upload.operators.base import UploadChunkMixin, optional_int, refuse
 from media_upload.transfer.plan import DEFAULT_IN_FLIGHT
 from media_upload.transfer.policy import shown
@@ -83,12 +83,12 @@ class CatalogOperator(BaseOperator):
 
     :param connections: platform → connection id, for every platform the catalog uploads to, e.g.
         ``{"lazada": "lazada_default", "shopee": "shopee_default"}``; rows naming other platforms' products
-        are reported. (templated)
+        are reported.
     :param accounts: platform → the seller's (or project's) name in the ledger; defaults to the connection id.
     :param ledger_conn_id: the SQL connection of the upload ledger.
     """
 
-    template_fields: Sequence[str] = ("connections",)
+    template_fields: Sequence[str] = ()
     ui_color = "#eef3e2"
 
     def __init__(
@@ -205,12 +205,12 @@ class CatalogPlanOperator(CatalogOperator):
             )
         rows = [row for row in rows if row.line > int(self.after_line)]
         steps = self.steps(context)
-        jobs = [
-            job
-            for found in each(rows, lambda row: self._jobs(row, steps, problems))
-            if isinstance(found, list)
-            for job in found
-        ]
+        jobs: list[UploadJob] = []
+        for row, found in zip(rows, each(rows, lambda row: self._jobs(row, steps, problems)), strict=True):
+            if isinstance(found, BaseException):  # no row vanishes: what could not be checked is reported
+                problems.append(RowProblem(row.line, UNCHECKED, str(found)))
+            else:
+                jobs += found
         jobs.sort(key=lambda job: (job.line or 0, self.platforms.index(job.platform)))
         upload_again = str(self.upload_again_needs_attention).lower() in ("true", "1", "yes")
         batch = plan_batch(
@@ -276,7 +276,9 @@ class CatalogPlanOperator(CatalogOperator):
             len(problems),
             len(batch.deferred_lines),
         )
-        values = [job.as_xcom() for job in (*begun, *ready)]
+        # "sends": this run sends the video's bytes (a VOD job has its asset id before any byte goes).
+        values = [job.with_(details={**job.details, "sends": True}).as_xcom() for job in begun]
+        values += [job.as_xcom() for job in ready]
         values += [
             {**follower.as_xcom(), "details": {**follower.details, "follows": leader.product}}
             for follower, leader in batch.followers
@@ -319,6 +321,15 @@ class CatalogPlanOperator(CatalogOperator):
                 problems.append(RowProblem(row.line, exc.field, exc.reason, target.platform))
             except platform.api_error as exc:
                 problems.append(RowProblem(row.line, "(row)", f"{target.label}: {exc}", target.platform))
+            except Exception as exc:  # the platform could not be asked (after the hook's retries)
+                problems.append(
+                    RowProblem(
+                        row.line,
+                        UNCHECKED,
+                        f"{target.label}: {exc}; the next run checks again",
+                        target.platform,
+                    )
+                )
         return jobs
 
 
@@ -436,34 +447,52 @@ class CatalogAttachOperator(CatalogOperator):
         videos = context["ti"].xcom_pull(task_ids=self.settle_task_id)
         if not videos:
             raise AirflowSkipException("No video was committed, so there is nothing to wait for")
+        steps = self.steps(context)
         pending = [
             job.key
             for job in jobs_of(videos)
-            if (entry := self.ledger.get(*job.key)) is None or entry.state not in (ATTACHED, REJECTED)
+            if (entry := self.ledger.get(*job.key)) is None
+            or entry.state not in (steps[job.platform].done_state, REJECTED)
         ]
         return self._settle(context, {}, pending, time.time() + self.wait_timeout)
 
     def resume(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
-        """Back from the trigger: its event names the states it saw and echoes what is still waited for."""
-        if event.get("status") == "error":
-            raise AirflowException(f"Waiting for the videos failed: {event.get('message')}")
+        """Back from the trigger: its event names the states it saw, the videos it could not read, and
+        echoes what is still waited for (and what could not be read before)."""
         echo = event["echo"]
         pending = [tuple(key) for key in echo["pending"]]
-        return self._settle(context, dict(event.get("states") or {}), pending, float(echo["deadline"]))
+        unreadable = {**echo.get("unreadable", {}), **(event.get("failed") or {})}
+        return self._settle(
+            context, dict(event.get("states") or {}), pending, float(echo["deadline"]), unreadable
+        )
 
     def _settle(
-        self, context: Context, states: Mapping[str, str], pending: Sequence[Sequence[str]], deadline: float
+        self,
+        context: Context,
+        states: Mapping[str, str],
+        pending: Sequence[Sequence[str]],
+        deadline: float,
+        unreadable: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         from media_upload.triggers.videos import VideosSettledTrigger, video_key
 
         steps = self.steps(context)
+        unreadable = dict(unreadable or {})
         jobs = {job.key: job for job in jobs_of(context["ti"].xcom_pull(task_ids=self.settle_task_id))}
         waiting: list[UploadJob] = []
         audited: list[UploadJob] = []
         for job in (jobs[tuple(key)] for key in pending if tuple(key) in jobs):  # type: ignore[index]
-            state = states.get(video_key(job.platform, job.video_id or ""))
+            key = video_key(job.platform, job.video_id or "")
+            state = states.get(key)
             verdict = steps[job.platform].audited(job, state) if state else None
-            if verdict == "ready":
+            if verdict is None and key in unreadable:
+                steps[job.platform].record(
+                    job,
+                    reason=f"its state could not be read ({unreadable[key]}); the next run waits again"[
+                        :1000
+                    ],
+                )
+            elif verdict == "ready":
                 audited.append(job)
             elif verdict == "failed":
                 self.log.warning(
@@ -490,7 +519,11 @@ class CatalogAttachOperator(CatalogOperator):
                         for job in waiting
                     ],
                     poll_interval=self.poke_interval,
-                    echo={"pending": [list(job.key) for job in waiting], "deadline": deadline},
+                    echo={
+                        "pending": [list(job.key) for job in waiting],
+                        "deadline": deadline,
+                        "unreadable": unreadable,
+                    },
                 ),
                 method_name="resume",
                 timeout=timedelta(seconds=max(deadline - time.time(), 1)),
@@ -504,10 +537,10 @@ class CatalogAttachOperator(CatalogOperator):
             )
         attached = self._attached(steps, jobs.values(), context["run_id"])
         self._emit(context, attached)
-        if retry:
-            raise AirflowException(
-                "These products could not be updated yet; a retry tries again:\n" + "\n".join(retry)
-            )
+        problems = [f"product not updated yet: {line}" for line in retry]
+        problems += [f"state not read: {key}: {message}" for key, message in unreadable.items()]
+        if problems:  # after the others are attached: a retry finishes these
+            raise AirflowException("A retry tries these again:\n" + "\n".join(problems))
         return attached
 
     def _attach(self, steps: Mapping[str, PlatformSteps], audited: Sequence[UploadJob]) -> list[str]:
@@ -532,7 +565,7 @@ class CatalogAttachOperator(CatalogOperator):
         found = []
         for job in jobs:
             entry = self.ledger.get(*job.key)
-            if entry is None or entry.state != ATTACHED or entry.run_id != run_id:
+            if entry is None or entry.state != steps[job.platform].done_state or entry.run_id != run_id:
                 continue
             found.append(
                 {

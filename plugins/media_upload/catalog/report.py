@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from media_upload.catalog.manifest import UNCHECKED
 from media_upload.catalog.operators import CatalogOperator
 from media_upload.ledger import ATTACHED, AUDITED, COMMIT_UNKNOWN, COMMITTED, PLANNED, UPLOADING, LedgerEntry
 from media_upload.platforms import steps_class
@@ -43,12 +44,7 @@ def summarize(
     for job in jobs:
         entry = by_key.get((job["platform"], job["product"], job["content_sha256"]))
         state = entry.state if entry else PLANNED
-        uploaded = bool(
-            entry
-            and entry.video_id
-            and not job.get("video_id")
-            and not (job.get("details") or {}).get("follows")
-        )
+        uploaded = bool(entry and entry.video_id and (job.get("details") or {}).get("sends"))
         row = {
             "line": job.get("line") or "",
             "platform": job["platform"],
@@ -67,8 +63,9 @@ def summarize(
         for skip in report["skipped"]
     ]  # fmt: skip
     rows += [
-        {"line": bad["line"], "platform": bad.get("platform", ""), "product": "", "state": "invalid", "video_id": "",
-         "bytes": 0, "reason": f"{bad['field']}: {bad['reason']}"}
+        {"line": bad["line"], "platform": bad.get("platform", ""), "product": "",
+         "state": "unchecked" if bad["field"] == UNCHECKED else "invalid", "video_id": "", "bytes": 0,
+         "reason": f"{bad['field']}: {bad['reason']}"}
         for bad in report["invalid"]
     ]  # fmt: skip
     rows += [
@@ -94,7 +91,7 @@ def summarize(
         "failed": sum(
             not _done(row) and row["state"] not in ("skipped", "invalid", "deferred") for row in rows
         ),
-        "invalid": len(report["invalid"]),
+        "invalid": sum(row["state"] == "invalid" for row in rows),
         "deferred": len(report["deferred_lines"]),
         "bytes_uploaded": byte_count,
         "seconds": round(seconds, 1),

@@ -179,6 +179,8 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
     :param shopee_conn_id: the connection to use.
     :param timeout: seconds to wait for a connection and between bytes of the answer.
     :param token_store_conn_id: the SQL connection where renewed tokens are kept for every task.
+    :param keep_alive: ``tcp_keep_alive``, ``tcp_keep_alive_idle``, ``tcp_keep_alive_count``,
+        ``tcp_keep_alive_interval`` as ``HttpHook`` takes them; the connection's extras of the same names win.
     """
 
     conn_name_attr = "shopee_conn_id"
@@ -196,9 +198,10 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
         backoff_max_seconds: float = 30.0,
         throttle_pause_seconds: float = 2.0,
         token_store_conn_id: str = LEDGER_CONN_ID,
+        **keep_alive: Any,
     ) -> None:
         policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
-        super().__init__(shopee_conn_id, timeout=timeout, retry_policy=policy)
+        super().__init__(shopee_conn_id, timeout=timeout, retry_policy=policy, **keep_alive)
         self.shopee_conn_id = shopee_conn_id
         self.token_store_conn_id = token_store_conn_id
         self._authorization_refresh_token: str | None = None

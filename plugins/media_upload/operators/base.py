@@ -27,14 +27,14 @@ CHUNK_LABEL = "{{ task.chunk['label'] }}"
 class PlatformOperator(BaseOperator):
     """The base of every platform's operators: the connection, the account's name in the ledger and the
     ledger's connection; the hook, the ledger and the upload steps are built lazily, at execute time, once
-    per task. A platform's base sets :attr:`steps_path` and :attr:`conn_attr` (its connection argument).
+    per task. A platform's base sets :attr:`platform` and :attr:`conn_attr` (its connection argument).
 
     :param account: names the seller (or project) in the upload ledger; defaults to the connection id.
     :param ledger_conn_id: the SQL connection of the upload ledger.
     """
 
-    #: ``module.Class`` of the platform's :class:`~media_upload.steps.common.PlatformSteps`.
-    steps_path: str
+    #: The platform's name in :data:`media_upload.platforms.STEPS`, which names its steps.
+    platform: str
     #: The attribute holding the platform connection's id (``lazada_conn_id``...).
     conn_attr: str
 
@@ -55,10 +55,9 @@ class PlatformOperator(BaseOperator):
 
     @cached_property
     def steps_class(self) -> type[PlatformSteps]:
-        from media_upload.platforms import load
+        from media_upload.platforms import steps_class
 
-        found: type[PlatformSteps] = load(self.steps_path)
-        return found
+        return steps_class(self.platform)
 
     @cached_property
     def hook(self) -> Any:

@@ -42,14 +42,14 @@ if TYPE_CHECKING:
 class HuaweiVodBaseOperator(PlatformOperator):
     """The base of the Huawei VOD operators (see :class:`~media_upload.operators.base.PlatformOperator`).
 
-    :param huawei_vod_conn_id: the ``huawei_vod`` connection. (templated)
+    :param huawei_vod_conn_id: the ``huawei_vod`` connection.
     :param account: names the project in the upload ledger; defaults to the connection id.
     :param ledger_conn_id: the SQL connection of the upload ledger.
     """
 
-    template_fields: Sequence[str] = ("huawei_vod_conn_id",)
+    template_fields: Sequence[str] = ()
     ui_color = "#e8eefc"
-    steps_path = "media_upload.steps.huawei_vod.HuaweiVodSteps"
+    platform = "huawei_vod"
     conn_attr = "huawei_vod_conn_id"
     hook: HuaweiVodHook
 

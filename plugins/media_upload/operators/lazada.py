@@ -36,14 +36,14 @@ if TYPE_CHECKING:
 class LazadaBaseOperator(PlatformOperator):
     """The base of the Lazada operators (see :class:`~media_upload.operators.base.PlatformOperator`).
 
-    :param lazada_conn_id: the ``lazada`` connection. (templated)
+    :param lazada_conn_id: the ``lazada`` connection.
     :param account: names the seller in the upload ledger; defaults to the connection id.
     :param ledger_conn_id: the SQL connection of the upload ledger.
     """
 
-    template_fields: Sequence[str] = ("lazada_conn_id",)
+    template_fields: Sequence[str] = ()
     ui_color = "#fde8e0"
-    steps_path = "media_upload.steps.lazada.LazadaSteps"
+    platform = "lazada"
     conn_attr = "lazada_conn_id"
     hook: LazadaHook
 

@@ -33,14 +33,14 @@ if TYPE_CHECKING:
 class ShopeeBaseOperator(PlatformOperator):
     """The base of the Shopee operators (see :class:`~media_upload.operators.base.PlatformOperator`).
 
-    :param shopee_conn_id: the ``shopee`` connection. (templated)
+    :param shopee_conn_id: the ``shopee`` connection.
     :param account: names the shop in the upload ledger; defaults to the connection id.
     :param ledger_conn_id: the SQL connection of the upload ledger.
     """
 
-    template_fields: Sequence[str] = ("shopee_conn_id",)
+    template_fields: Sequence[str] = ()
     ui_color = "#fee9e2"
-    steps_path = "media_upload.steps.shopee.ShopeeSteps"
+    platform = "shopee"
     conn_attr = "shopee_conn_id"
     hook: ShopeeHook
 
@@ -98,8 +98,8 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
         self.source_conn_id = source_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, part_rules, video_problem
-        from media_upload.steps.common import Segment, UploadJob, UploadStopped, chunk_payload
+        from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, part_rules
+        from media_upload.steps.common import Segment, TargetRefused, UploadJob, UploadStopped, chunk_payload
         from media_upload.steps.shopee import PLATFORM
         from media_upload.transfer.plan import plan_upload
         from media_upload.transfer.source import Source, SourceError
@@ -107,15 +107,13 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
         item_id = str(self.item_id or "").strip()
         if item_id and not item_id.isdigit():
             raise refuse(f"item_id {item_id!r} is not a Shopee item id (a number)")
+        steps = self.steps(context)
         part_size = self.hook.credentials.part_size
         rules = part_rules(part_size)
         try:
             source = Source.of(self.source, self.source_conn_id)
             info = source.inspect(max_bytes=MAX_FILE_BYTES_DECIMAL + 1, platform="Shopee")
-            if problem := video_problem(info.media):
-                raise SourceError(
-                    f"{source}: {problem} ({info.media.describe()}); Shopee takes MP4 videos of 10 to 60 s, at most 1280x1280"
-                )
+            steps.check_video(source, info)
             plan = plan_upload(
                 str(source),
                 info.size,
@@ -127,10 +125,11 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
         except SourceError as exc:
             raise refuse(exc) from None
         check_map_length(str(source), len(plan.chunks))
-        if item_id and item_id not in self.hook.get_items([item_id]):
-            raise refuse(
-                f"Shopee has no item {item_id} in shop {self.hook.credentials.shop_id}; check the item_id"
-            )
+        try:
+            if item_id:
+                steps.check_item(item_id, "item_id")
+        except TargetRefused as exc:
+            raise refuse(exc.reason) from None
         digests = source.digests("sha256", "md5")
         self.log.info(
             "Source %s: %s bytes, %s; %d part(s) of %s bytes in %d chunk(s)",
@@ -157,7 +156,7 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
             details={"file_md5": digests["md5"].hexdigest()},
         )
         try:
-            job = self.steps(context).begin(job)
+            job = steps.begin(job)
         except UploadStopped as exc:
             raise refuse(exc) from None
         context["ti"].xcom_push(key="job", value=job.as_xcom())

@@ -192,17 +192,6 @@ MAX_DURATION_SECONDS = 60
 MAX_DIMENSION_PIXELS = 1280
 CONTAINER = "mp4"
 
-#: The client's plan: every part but the last exactly :data:`PART_BYTES`, files at most 30,000,000 bytes.
-PART_RULES = PartRules(
-    platform="Shopee",
-    unit="part",
-    max_file_bytes=MAX_FILE_BYTES_DECIMAL + 1,
-    min_part_bytes=PART_BYTES,
-    max_part_bytes=PART_BYTES,
-    max_parts=None,
-    recommended_part_bytes=PART_BYTES,
-)
-
 
 def part_rules(part_bytes: int = PART_BYTES) -> PartRules:
     """The plan's rules for parts of exactly ``part_bytes`` (the connection's reading of "4 MB")."""
@@ -215,6 +204,11 @@ def part_rules(part_bytes: int = PART_BYTES) -> PartRules:
         max_parts=None,
         recommended_part_bytes=part_bytes,
     )
+
+
+#: The client's plan by default: every part but the last exactly :data:`PART_BYTES`, files at most
+#: 30,000,000 bytes.
+PART_RULES = part_rules()
 
 
 _MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")

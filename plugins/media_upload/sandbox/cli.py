@@ -287,7 +287,7 @@ def _shopee_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--push-url",
-        help="post signed video_upload_push (code 11) messages here, e.g. http://localhost:8080/shopee/push",
+        help="post signed video_upload_push (code 11) messages here, e.g. a test's receiver (the provider polls Shopee instead)",
     )
     parser.add_argument("--push-partner-key", help="sign pushes with this key instead of the partner key")
     parser.add_argument(

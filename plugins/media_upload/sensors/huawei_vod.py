@@ -32,7 +32,7 @@ class HuaweiVodAssetSensor(PlatformStatusSensor):
         :func:`media_upload.protocols.huawei_vod.ready_statuses`); by default the asset's own, else ``PUBLISHED``.
     """
 
-    template_fields: Sequence[str] = ("asset", "huawei_vod_conn_id")
+    template_fields: Sequence[str] = ("asset",)
     ui_color = "#e8eefc"
 
     def __init__(

@@ -28,10 +28,10 @@ class LazadaVideoAuditSensor(PlatformStatusSensor):
     :class:`~media_upload.sensors.base.PlatformStatusSensor`.
 
     :param video_id: the video to wait for. (templated)
-    :param lazada_conn_id: the ``lazada`` connection. (templated)
+    :param lazada_conn_id: the ``lazada`` connection.
     """
 
-    template_fields: Sequence[str] = ("video_id", "lazada_conn_id")
+    template_fields: Sequence[str] = ("video_id",)
     ui_color = "#fde8e0"
 
     def __init__(

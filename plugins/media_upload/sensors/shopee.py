@@ -31,10 +31,10 @@ class ShopeeVideoUploadSensor(PlatformStatusSensor):
     :class:`~media_upload.sensors.base.PlatformStatusSensor`.
 
     :param video_upload_id: the upload to wait for. (templated)
-    :param shopee_conn_id: the ``shopee`` connection. (templated)
+    :param shopee_conn_id: the ``shopee`` connection.
     """
 
-    template_fields: Sequence[str] = ("video_upload_id", "shopee_conn_id")
+    template_fields: Sequence[str] = ("video_upload_id",)
     ui_color = "#fee9e2"
 
     def __init__(

@@ -1,6 +1,7 @@
-"""What both platforms' upload steps share: the job record, chunk payloads, and sending a chunk.
+"""What every platform's upload steps share: the job record, chunk payloads, sending a chunk, and the
+template of each step (begin, finish, audit, attach) that a platform's steps fill in.
 
-The operators of both single-video DAGs and of the catalog are thin wiring over these steps. A step
+The operators of the single-video DAGs and of the catalog are thin wiring over these steps. A step
 reads the ledger before it acts and writes it as soon as something is known, so a retried task, a
 cleared task and a new run all start from what the platform already has.
 """
@@ -488,6 +489,9 @@ class PlatformSteps:
     #: The ledger state that ends a video's work here: on its product, or audited on a platform whose
     #: videos go on no product.
     done_state: str = ATTACHED
+    #: Whether every path records the end of the audit (``audited``, ``attached`` or ``rejected``), so a
+    #: ``committed`` row is one being audited; a single VOD upload's row stays ``committed``.
+    records_audit: bool = True
     #: The manifest columns that name a product on this platform, and how a message names them.
     manifest_columns: tuple[str, ...] = ()
     manifest_hint: str = ""
@@ -549,10 +553,17 @@ class PlatformSteps:
         raise NotImplementedError
 
     def stop_unless_open(self, job: UploadJob, entry: LedgerEntry) -> None:
-        """Raise :class:`UploadStopped` unless the row is still being uploaded (nothing to finish then)."""
+        """Raise :class:`UploadStopped` unless the row is still being uploaded, by this job's upload (a task
+        of an older run, cleared and run again, must not finish an upload a newer run replaced)."""
         if entry.state not in (UPLOADING, PLANNED):
             raise UploadStopped(
                 job, entry.state, f"the ledger says {entry.state}: {entry.reason or 'no reason given'}"
+            )
+        if job.upload_id and entry.upload_id and entry.upload_id != job.upload_id:
+            raise UploadStopped(
+                job,
+                entry.state,
+                f"upload {job.upload_id} was replaced by upload {entry.upload_id} of a newer run; that run finishes it",
             )
 
     def claim_finish(self, entry: LedgerEntry) -> LedgerEntry | None:

@@ -64,6 +64,7 @@ class HuaweiVodSteps(PlatformSteps):
     finish_verb = "confirmed"
     video_noun = "asset"
     done_state = AUDITED  # an asset goes on no product
+    records_audit = False
     hook_path = "media_upload.hooks.huawei_vod.HuaweiVodHook"
     state_reader_path = "media_upload.triggers.huawei_vod.HuaweiVodStateReader"
     transport_error = HuaweiVodTransportError

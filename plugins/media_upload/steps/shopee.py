@@ -95,24 +95,13 @@ class ShopeeSteps(PlatformSteps):
         digests: Mapping[str, Any],
         block_size: int | None,
     ) -> UploadJob:
-        if info.size > MAX_FILE_BYTES_DECIMAL:
-            raise SourceError(
-                f"{source} is {info.size:,} bytes; Shopee takes videos of at most {MAX_FILE_BYTES_DECIMAL:,}"
-            )
-        if problem := video_problem(info.media):
-            raise SourceError(
-                f"{source}: {problem}; Shopee takes MP4 videos of 10 to 60 s, at most 1280x1280"
-            )
+        self.check_video(source, info)
         part_size = self.hook.credentials.part_size
         plan = plan_upload(
             str(source), info.size, part_rules(part_size), block_size=part_size, chunks=1, blocks_in_flight=1
         )
         item_id = str(target.fields["item_id"])
-        if item_id not in self.hook.get_items([item_id]):
-            raise TargetRefused(
-                "shopee_item_id",
-                f"Shopee has no item {item_id} in shop {self.hook.credentials.shop_id}; check the item id",
-            )
+        self.check_item(item_id, "shopee_item_id")
         return self.row_job(
             row,
             target,
@@ -124,6 +113,28 @@ class ShopeeSteps(PlatformSteps):
             item_id=item_id,
             details={"file_md5": digests["md5"].hexdigest()},
         )
+
+    @staticmethod
+    def check_video(source: Source, info: SourceInfo) -> None:
+        """Shopee's limits, before any upload: it checks them only after transcoding, long after the bytes
+        went up. Raises :class:`SourceError` naming the file, the value and the limit."""
+        if info.size > MAX_FILE_BYTES_DECIMAL:
+            raise SourceError(
+                f"{source} is {info.size:,} bytes; Shopee takes videos of at most {MAX_FILE_BYTES_DECIMAL:,}"
+            )
+        if problem := video_problem(info.media):
+            raise SourceError(
+                f"{source}: {problem} ({info.media.describe()}); Shopee takes MP4 videos of 10 to 60 s, at most "
+                "1280x1280"
+            )
+
+    def check_item(self, item_id: str, field: str) -> None:
+        """The item must be in the shop (read before any upload); :class:`TargetRefused` naming ``field``."""
+        if item_id not in self.hook.get_items([item_id]):
+            raise TargetRefused(
+                field,
+                f"Shopee has no item {item_id} in shop {self.hook.credentials.shop_id}; check the {field}",
+            )
 
     # --------------------------------------------------------------------- send
 
@@ -194,8 +205,9 @@ class ShopeeSteps(PlatformSteps):
 
     def reconcile(self, job: UploadJob) -> UploadJob:
         """Find out what a complete whose answer was lost did: an upload Shopee transcodes (or judged) was
-        completed; one that still looks open is completed again, which is harmless (a second complete is
-        answered "already completed"). An upload Shopee no longer knows needs a person."""
+        completed; one that still looks open is completed again, which cannot make a second video: the
+        video is the upload id init gave, whatever completes it (a second complete is answered "already
+        completed"). An upload Shopee no longer knows needs a person."""
         entry = job.entry(self.ledger)
         try:
             status = str(self.hook.get_video_upload_result(job.upload_id or "")["status"])

@@ -5,7 +5,8 @@ all are done". This trigger watches every (platform, connection) group of pendin
 with its platform's :class:`~media_upload.triggers.base.StateReader` (pushed states where the platform
 pushes them, polls with growing waits otherwise), and fires when at least one video reached a final
 state, after a short gathering pause so videos that settle together come back together. The task then
-attaches what settled and defers again for the rest. It only reads.
+attaches what settled and defers again for the rest. A video (or a whole group) whose state cannot be read
+is named in the event and left out of the wait; the others go on. It only reads.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ class VideosSettledTrigger(BaseTrigger):
     :param echo: what the deferring task needs back when it resumes (every event carries it): a task's own
         deferral arguments are not kept by every way Airflow runs triggers.
 
-    Yields ``{"status": "settled", "states": {"<platform>:<video id>": state}, "echo"}`` with every state
-    seen, or, after too many failed looks in a row (at once for a permanent error), ``{"status": "error",
-    "states", "message", "echo"}``.
+    Yields ``{"status": "settled", "states": {"<platform>:<video id>": state}, "failed": {"<platform>:<video
+    id>": message}, "echo"}`` with every state seen and every video whose state could not be read: after
+    too many failed looks in a row at its group, or at once for a permanent error (a permanent error on a
+    group of several is tried video by video, so one bad video does not stop its siblings).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class VideosSettledTrigger(BaseTrigger):
         self.gather_seconds = float(gather_seconds)
         self.echo = dict(echo or {})
         self.seen: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -75,8 +78,9 @@ class VideosSettledTrigger(BaseTrigger):
             groups.setdefault((video["platform"], video["conn_id"]), []).append(video)
         return groups
 
-    async def _watch(self, platform: str, reader: StateReader, videos: list[dict[str, Any]]) -> str | None:
-        """Look at one group until one of its videos settles (None), or an error ends the wait (its text)."""
+    async def _watch(self, platform: str, reader: StateReader, videos: list[dict[str, Any]]) -> None:
+        """Look at one group until one of its videos settles or cannot be read (named in ``failed``)."""
+        title = steps_class(platform).title
         final = {str(video["video_id"]): set(video["final"]) for video in videos}
         wait, errors = min(self.first_poll_interval, self.poll_interval), 0
         while True:
@@ -84,17 +88,27 @@ class VideosSettledTrigger(BaseTrigger):
                 video_id
                 for video_id in final
                 if self.seen.get(video_key(platform, video_id)) not in final[video_id]
+                and video_key(platform, video_id) not in self.failed
             ]
+            if not pending:
+                return
             await reader.pause(pending, wait)
             wait = min(wait * 1.5, self.poll_interval)
+            failed_before = len(self.failed)
             try:
                 states = await reader.states(pending)
             except Exception as exc:
-                errors += 1
-                self.log.warning("Reading %s states failed (%d in a row): %s", platform, errors, exc)
-                if reader.is_permanent(exc) or errors >= self.max_consecutive_errors:
-                    return f"{steps_class(platform).title}: {exc}"
-                continue
+                if reader.is_permanent(exc) and len(pending) > 1:
+                    states = await self._one_by_one(platform, reader, pending)
+                else:
+                    errors += 1
+                    self.log.warning("Reading %s states failed (%d in a row): %s", title, errors, exc)
+                    if reader.is_permanent(exc) or errors >= self.max_consecutive_errors:
+                        self.failed.update(
+                            {video_key(platform, video_id): f"{title}: {exc}" for video_id in pending}
+                        )
+                        return
+                    continue
             errors = 0
             settled = False
             for video_id, state in states.items():
@@ -102,11 +116,22 @@ class VideosSettledTrigger(BaseTrigger):
                     continue
                 key = video_key(platform, video_id)
                 if state != self.seen.get(key):
-                    self.log.info("%s %s is %s", steps_class(platform).title, video_id, state)
+                    self.log.info("%s %s is %s", title, video_id, state)
                 self.seen[key] = state
                 settled = settled or state in final[video_id]
-            if settled:
-                return None
+            if settled or len(self.failed) > failed_before:
+                return
+
+    async def _one_by_one(self, platform: str, reader: StateReader, video_ids: list[str]) -> dict[str, str]:
+        """After a permanent error on a group: each video alone, so only the ones that fail are left out."""
+        found: dict[str, str] = {}
+        for video_id in video_ids:
+            try:
+                found.update(await reader.states([video_id]))
+            except Exception as exc:
+                if reader.is_permanent(exc):
+                    self.failed[video_key(platform, video_id)] = f"{steps_class(platform).title}: {exc}"
+        return found
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         watches = {
@@ -117,14 +142,17 @@ class VideosSettledTrigger(BaseTrigger):
         }
         try:
             done, _ = await asyncio.wait(watches, return_when=asyncio.FIRST_COMPLETED)
-            failure = next((task.result() for task in done if task.result() is not None), None)
-            if failure is not None:
-                yield TriggerEvent(
-                    {"status": "error", "states": dict(self.seen), "message": failure, "echo": self.echo}
-                )
-                return
+            for task in done:
+                task.result()  # a bug in a watch ends the trigger with its error
             await asyncio.sleep(self.gather_seconds)  # others settling meanwhile come back in the same event
-            yield TriggerEvent({"status": "settled", "states": dict(self.seen), "echo": self.echo})
+            yield TriggerEvent(
+                {
+                    "status": "settled",
+                    "states": dict(self.seen),
+                    "failed": dict(self.failed),
+                    "echo": self.echo,
+                }
+            )
         finally:
             for task in watches:
                 task.cancel()

@@ -126,8 +126,9 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
         client = request.client.host if request.client else "?"
         try:
             body = await _capped_body(request, push.MAX_BODY_BYTES)
-            answer = await run_in_threadpool(
-                push.receive, ledger(), conn_id, body, request.headers.get("authorization")
+            signature = request.headers.get("authorization")
+            answer = await run_in_threadpool(  # the ledger (a database) is opened off the event loop too
+                lambda: push.receive(ledger(), conn_id, body, signature)
             )
         except push.PushRefused as exc:
             push.log.warning(

@@ -42,7 +42,6 @@ from media_upload.masking import MASK, is_secret_name, mask_text, mask_url
 #: whose steps record the audit's end (``audited`` / ``rejected``) can show it; elsewhere ``committed``
 #: is all the ledger can say.
 AUDITING = "auditing"
-AUDIT_RECORDED = frozenset({"lazada"})
 #: The states the view filters and shows: the ledger's, with ``auditing`` beside ``committed``.
 VIEW_STATES = (
     PLANNED, UPLOADING, COMMIT_UNKNOWN, COMMITTED, AUDITING, AUDITED, ATTACHED, REJECTED, FAILED, NEEDS_ATTENTION,
@@ -74,7 +73,7 @@ class Filters:
         params: list[Any] = []
         if self.states:
             shown: list[str] = []
-            recorded = _quoted(AUDIT_RECORDED)
+            recorded = _quoted(audit_recorded())
             for state in self.states:
                 if state == AUDITING:
                     shown.append(f"(state = '{COMMITTED}' AND platform IN ({recorded}))")
@@ -176,7 +175,7 @@ class Page:
 
 
 def view_state(platform: str, state: str) -> str:
-    return AUDITING if state == COMMITTED and platform in AUDIT_RECORDED else state
+    return AUDITING if state == COMMITTED and platform in audit_recorded() else state
 
 
 def read_page(ledger: UploadLedger, filters: Filters, limit: int = 50, offset: int = 0) -> Page:
@@ -319,7 +318,7 @@ def _summaries(
     sent_all = (  # uploaded()
         f"({has_video} OR (l.committed_at IS NOT NULL AND l.state NOT IN ({_quoted((PLANNED, UPLOADING))})))"
     )
-    auditing = f"(l.state = '{COMMITTED}' AND l.platform IN ({_quoted(AUDIT_RECORDED)}))"
+    auditing = f"(l.state = '{COMMITTED}' AND l.platform IN ({_quoted(audit_recorded())}))"
     totals = ledger._select(
         f"SELECT l.dag_id, l.run_id, COUNT(*), "
         f"SUM(CASE WHEN {has_video} THEN 1 ELSE 0 END), SUM(CASE WHEN {auditing} THEN 1 ELSE 0 END), "
@@ -403,6 +402,14 @@ def _parse(stamp: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@functools.cache
+def audit_recorded() -> frozenset[str]:
+    """The platforms whose steps record the end of an audit, so a committed row there is being audited."""
+    from media_upload.platforms import STEPS, steps_class
+
+    return frozenset(name for name in STEPS if steps_class(name).records_audit)
 
 
 @functools.cache

@@ -600,11 +600,14 @@ class ShopeeBackend(EmulatorBackend):
             if problem and (self.config.complete_mismatch == "error" or not upload.parts):
                 raise wrong_parameters(problem)
             self._assemble(upload, problem)
-        finally:
-            upload.completing = False
-        with self._lock:
+        except BaseException:
+            with self._lock:
+                upload.completing = False
+            raise
+        with self._lock:  # completed before "completing" ends: a concurrent complete is "already completed"
             upload.upload_cost_ms = cost
             upload.completed_at = self.clock()
+            upload.completing = False
         self._watch(upload)
 
     def _parts_problem(self, upload: Upload, listed: list[int]) -> str | None:
