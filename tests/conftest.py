@@ -210,6 +210,7 @@ def ledger_connection(
                     "media_upload_blocks",
                     "media_upload_tokens",
                     "media_upload_pushed_states",
+                    "media_upload_call_budget",
                 ):
                     cursor.execute(f"DROP TABLE IF EXISTS {table}")
             uri = "postgres://postgres@127.0.0.1:5432/test"

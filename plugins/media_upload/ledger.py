@@ -31,6 +31,7 @@ TABLE = "media_upload_ledger"
 BLOCKS_TABLE = "media_upload_blocks"
 TOKENS_TABLE = "media_upload_tokens"
 PUSH_TABLE = "media_upload_pushed_states"
+BUDGET_TABLE = "media_upload_call_budget"
 
 #: Nothing sent yet.
 PLANNED = "planned"
@@ -279,6 +280,8 @@ class UploadLedger:
             self._select(f"SELECT part_number FROM {BLOCKS_TABLE} WHERE 1 = 0")
             self._select(f"SELECT lineage FROM {TOKENS_TABLE} WHERE 1 = 0")
             self._select(f"SELECT id FROM {PUSH_TABLE} WHERE 1 = 0")
+            # The newest table: a ledger that has it has every index below too (they come with it).
+            self._select(f"SELECT banned_until FROM {BUDGET_TABLE} WHERE 1 = 0")
             return
         except Exception:
             pass  # missing, or made by an earlier version
@@ -339,6 +342,21 @@ class UploadLedger:
                 *lock,
                 (f"CREATE INDEX IF NOT EXISTS {TABLE}_run ON {TABLE} (dag_id, run_id)", ()),
                 (f"CREATE INDEX IF NOT EXISTS {TABLE}_updated ON {TABLE} (updated_at)", ()),
+                # The rules' question (same bytes elsewhere in the account) and the attach's (rows of a video).
+                (
+                    f"CREATE INDEX IF NOT EXISTS {TABLE}_content ON {TABLE} (platform, account, content_sha256)",
+                    (),
+                ),
+                (f"CREATE INDEX IF NOT EXISTS {TABLE}_video ON {TABLE} (platform, account, video_id)", ()),
+                (f"CREATE INDEX IF NOT EXISTS {TABLE}_state ON {TABLE} (state, updated_at)", ()),
+                # Last: its presence tells a later start that everything above exists.
+                (
+                    f"CREATE TABLE IF NOT EXISTS {BUDGET_TABLE} (platform VARCHAR(32) NOT NULL, "
+                    "budget VARCHAR(250) NOT NULL, tokens DOUBLE PRECISION NOT NULL, "
+                    "refilled_at DOUBLE PRECISION NOT NULL, banned_until DOUBLE PRECISION NOT NULL, "
+                    "PRIMARY KEY (platform, budget))",
+                    (),
+                ),
             ]
         )
 
@@ -378,12 +396,18 @@ class UploadLedger:
         return self._rows()
 
     def record(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
-        """Insert or update the row of ``entry``'s key with ``changes``; returns what is stored."""
+        """Insert or update the row of ``entry``'s key with ``changes``; returns what is stored. A video
+        whose audit ended needs no pushed state any more: those go in the same transaction."""
         stamp = now()
         stored = replace(entry, **changes, updated_at=stamp, created_at=entry.created_at or stamp)
         values = _values(stored)
         updates = ", ".join(
             f"{name} = excluded.{name}" for name in COLUMNS if name not in (*_KEY, "created_at")
+        )
+        settled = (
+            [(f"DELETE FROM {PUSH_TABLE} WHERE video_id = {self.placeholder}", (stored.video_id,))]
+            if stored.video_id and stored.state in (AUDITED, ATTACHED, REJECTED)
+            else []
         )
         self._execute(
             [
@@ -392,7 +416,8 @@ class UploadLedger:
                     f"VALUES ({', '.join([self.placeholder] * len(COLUMNS))}) "
                     f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates}",
                     [values[name] for name in COLUMNS],
-                )
+                ),
+                *settled,
             ]
         )
         return stored
@@ -502,6 +527,78 @@ class UploadLedger:
             )
             for id_, app_key, seller_id, video_id, state, changed_at, pushed_at in rows
         ]  # fmt: skip
+
+    # ------------------------------------------------------------------ call budgets
+
+    def take_calls(
+        self, platform: str, budget: str, wanted: int, per_second: float, burst: float, at: float
+    ) -> tuple[int, float]:
+        """Up to ``wanted`` calls from the token bucket of ``budget`` (``per_second`` refill, at most
+        ``burst`` saved up), in one transaction every process shares: how many were granted, and how long
+        to wait before asking again when none were (the ban's remaining time, or the next token's)."""
+        p = self.placeholder
+
+        def work(cursor: Any) -> tuple[int, float]:
+            if self.database.kind == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")  # the read and the update below, alone
+            cursor.execute(
+                f"INSERT INTO {BUDGET_TABLE} (platform, budget, tokens, refilled_at, banned_until) "
+                f"VALUES ({p}, {p}, {p}, {p}, 0) ON CONFLICT (platform, budget) DO NOTHING",
+                (platform, budget, float(burst), at),
+            )
+            lock = " FOR UPDATE" if self.database.kind == "postgres" else ""
+            cursor.execute(
+                f"SELECT tokens, refilled_at, banned_until FROM {BUDGET_TABLE} "
+                f"WHERE platform = {p} AND budget = {p}{lock}",
+                (platform, budget),
+            )
+            tokens, refilled_at, banned_until = (float(value) for value in cursor.fetchone())
+            if banned_until > at:
+                return 0, banned_until - at
+            tokens = min(float(burst), tokens + max(at - refilled_at, 0.0) * per_second)
+            granted = min(wanted, int(tokens))
+            cursor.execute(
+                f"UPDATE {BUDGET_TABLE} SET tokens = {p}, refilled_at = {p} WHERE platform = {p} AND budget = {p}",
+                (tokens - granted, max(at, refilled_at), platform, budget),
+            )
+            return granted, 0.0 if granted else (1.0 - tokens) / per_second
+
+        granted, wait = self._run(work)
+        return int(granted), float(wait)
+
+    def ban_calls(self, platform: str, budget: str, until: float) -> float:
+        """Pause every call of ``budget`` until ``until`` (epoch seconds; a longer ban already set stays);
+        returns the ban's end."""
+        p = self.placeholder
+        self._execute(
+            [
+                (
+                    f"INSERT INTO {BUDGET_TABLE} (platform, budget, tokens, refilled_at, banned_until) "
+                    f"VALUES ({p}, {p}, 0, {p}, {p}) ON CONFLICT (platform, budget) DO UPDATE SET "
+                    f"banned_until = CASE WHEN {BUDGET_TABLE}.banned_until > excluded.banned_until "
+                    f"THEN {BUDGET_TABLE}.banned_until ELSE excluded.banned_until END",
+                    (platform, budget, until, until),
+                )
+            ]
+        )
+        return self.calls_banned_until(platform, budget)
+
+    def calls_banned_until(self, platform: str, budget: str) -> float:
+        """When the ban on ``budget`` ends (0 when there is none)."""
+        p = self.placeholder
+        rows = self._select(
+            f"SELECT banned_until FROM {BUDGET_TABLE} WHERE platform = {p} AND budget = {p}",
+            (platform, budget),
+        )
+        return float(rows[0][0]) if rows else 0.0
+
+    def prune_pushed_states(self, received_before: str) -> int:
+        """Forget pushed states received before ``received_before`` (an ISO time): the receiver would refuse
+        them as too old now, and a wait that has not read them by then polls. Returns how many went."""
+        (count,) = self._execute(
+            [(f"DELETE FROM {PUSH_TABLE} WHERE received_at < {self.placeholder}", (received_before,))]
+        )
+        return max(count, 0)
 
     def last_pushed_id(self) -> int:
         ((last,),) = self._select(f"SELECT MAX(id) FROM {PUSH_TABLE}")

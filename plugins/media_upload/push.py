@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from collections import OrderedDict
 from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from media_upload.ledger import PushedState, UploadLedger
@@ -49,6 +51,9 @@ MAX_BODY_BYTES = 64 * 1024
 #: How old a message may be: Lazada delivers one again 12 times, 30 minutes apart, so the last try comes
 #: six hours after the first; an hour more for queues and clocks. Older messages are replays, not kept.
 MAX_AGE_SECONDS = 7 * 3600
+#: Every this many kept messages, the receiver forgets states older than MAX_AGE_SECONDS.
+PRUNE_EVERY = 500
+_received = itertools.count(1)
 #: How far ahead of this clock a message may be dated (the sender's clock may run a little fast).
 MAX_AHEAD_SECONDS = 600
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
@@ -180,6 +185,10 @@ def receive(ledger: UploadLedger, conn_id: str, body: bytes, authorization: str 
     new = ledger.add_pushed_state(state)
     if new:
         log.info("Lazada pushed: video %s is %s", state.video_id, state.state)
+    if next(_received) % PRUNE_EVERY == 0:  # states no wait read in time: the table stays small
+        cutoff = datetime.now(UTC) - timedelta(seconds=MAX_AGE_SECONDS)
+        if pruned := ledger.prune_pushed_states(cutoff.isoformat(timespec="milliseconds")):
+            log.info("Forgot %d pushed state(s) older than %d hours", pruned, MAX_AGE_SECONDS // 3600)
     return {"kept": True, "new": new, "video_id": state.video_id, "state": state.state}
 
 

@@ -370,3 +370,21 @@ def test_a_batch_holds_max_map_length_videos_however_many_blocks_each_has(
     next_batch = CatalogNextBatchOperator(task_id="next_batch", plan_task_id="plan", manifest=manifest)
     with pytest.raises(AirflowSkipException, match="fitted in this run"):
         next_batch.execute(later.context)
+
+
+def test_the_plan_reads_products_by_the_fifty(shop, sandbox, catalog_run):
+    """60 rows named by SellerSku (one unknown): two GetProducts calls for them all, not one per row."""
+    for n in range(3):
+        shop.video(f"bulk-{n}.mp4", 300_000, seed=n)
+    for n in range(59):
+        shop.add(f"bulk-{n:02d}", f"bulk-{n % 3}.mp4")
+    shop.add("no-such-sku", "bulk-0.mp4", product=False)
+    before = sandbox.backend.request_counts["/products/get"]
+    run = catalog_run()
+    run.plan(shop.write())
+    assert sandbox.backend.request_counts["/products/get"] - before == 2
+    report = run.ti.xcoms[("plan", "report")]
+    assert [(bad["line"], bad["field"]) for bad in report["invalid"]] == [(61, "seller_sku")]
+    assert "no product has SellerSku 'no-such-sku'" in report["invalid"][0]["reason"]
+    jobs = run.ti.xcoms[("plan", "jobs")]
+    assert len(jobs) == 59 and len({job["upload_id"] for job in jobs if job.get("upload_id")}) == 3

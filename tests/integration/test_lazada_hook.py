@@ -340,3 +340,48 @@ def test_transport_errors_mask_tokens_in_urls(lazada_sandbox, lazada_connection)
     assert "access_token=***" in str(failed.value) or "access_token" not in str(failed.value)
     assert lazada_sandbox.config.access_token not in str(failed.value)
     assert failed.value.__cause__ is None and failed.value.__suppress_context__
+
+
+# ------------------------------------------------------------------------------ call limits
+
+
+def quota_calls(hooks: list[LazadaHook], each: int) -> None:
+    """``each`` quota calls from 8 threads per hook, as a catalog's tasks make them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8 * len(hooks)) as pool:
+        for future in [pool.submit(hook.get_video_quota) for hook in hooks for _ in range(each)]:
+            future.result()
+
+
+def test_the_connections_budget_keeps_calls_under_the_sellers_limit(
+    make_lazada_sandbox, lazada_connection, ledger_connection
+):
+    sandbox = make_lazada_sandbox(seller_calls_per_second=10, call_burst=10, ban_seconds=2)
+    ledger_connection("sqlite")
+    connection = lazada_connection(sandbox)
+    lazada_connection(sandbox, extra={**connection["extra"], "calls_per_second": 8, "call_burst": 8})
+    quota_calls([fast_hook(), fast_hook()], 25)  # two tasks' hooks, one budget
+    assert sandbox.backend.snapshot()["limited"] == {}
+    assert sandbox.backend.request_counts["/media/video/quota/get"] == 50
+
+
+def test_a_ban_lazada_names_pauses_every_hook_of_the_connection(
+    lazada_sandbox, lazada_connection, ledger_connection
+):
+    """One task's call is answered ApiCallLimit "this ban will last 1 seconds" (and it gives up): another
+    task's hook of the same connection, a new budget object, sends nothing until the ban is over."""
+    ledger_connection("sqlite")
+    lazada_connection(lazada_sandbox)
+    inject(lazada_sandbox, "ApiCallLimit", "/media/video/quota/get")
+    with pytest.raises(LazadaApiError, match="ApiCallLimit"):
+        fast_hook(max_attempts=1).get_video_quota()
+    refused_at = time.time()
+    other = fast_hook()
+    assert other.get_video_quota()["capacity_size"] > 0
+    (sent,) = [
+        entry["at"]
+        for entry in requests.get(f"{lazada_sandbox.url}/_sandbox/lazada/requests", timeout=10).json()
+        if entry["api"] == "/media/video/quota/get" and entry["code"] == "0"
+    ]
+    assert sent >= refused_at + 0.9 and other.budget.waited >= 0.9

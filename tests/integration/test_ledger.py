@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from media_upload.ledger import ATTACHED, COMMITTED, PLANNED, LedgerEntry, UploadLedger
+from media_upload.ledger import ATTACHED, COMMITTED, PLANNED, LedgerEntry, UploadLedger, entry_for
 
 SHA = "ab" * 32
 
@@ -66,3 +66,19 @@ def test_a_non_sql_connection_is_refused(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_NOT_SQL", '{"conn_type": "http", "host": "example.com"}')
     with pytest.raises(TypeError, match="is not an SQL connection"):
         UploadLedger("not_sql")
+
+
+def test_pushed_states_go_once_their_video_settles_or_grows_old(ledger):
+    from media_upload.ledger import PushedState
+
+    for video, state in (("v1", "AUDITING"), ("v1", "AUDIT_SUCCESS"), ("v2", "AUDITING")):
+        assert ledger.add_pushed_state(PushedState("app", "seller", video, state, changed_at=1))
+    key = {"platform": "lazada", "account": "a", "product": "sku:1", "content_sha256": "c" * 64}
+    entry = ledger.record(entry_for(key), state=COMMITTED, video_id="v1")
+    assert len(ledger.pushed_states(video_ids=["v1"])) == 2  # still waited for
+    ledger.record(entry, state=ATTACHED)
+    assert ledger.pushed_states(video_ids=["v1"]) == []  # its audit is over: applied, forgotten
+    assert [p.video_id for p in ledger.pushed_states()] == ["v2"]
+    assert ledger.prune_pushed_states("2000-01-01T00:00:00") == 0
+    assert ledger.prune_pushed_states("2999-01-01T00:00:00") == 1
+    assert ledger.pushed_states() == []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import timedelta
 from functools import cached_property
@@ -32,12 +31,17 @@ if TYPE_CHECKING:
 
     from media_upload.steps.common import PlatformSteps, UploadJob
 
-#: Calls one step makes at once (inits, commits, product look-ups and updates).
-API_CONCURRENCY = 8
 #: The connection each platform uses unless the DAG names another.
 DEFAULT_CONNECTIONS = {"lazada": LAZADA_CONN_ID, "shopee": SHOPEE_CONN_ID, "huawei_vod": HUAWEI_VOD_CONN_ID}
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def each(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
+    """:func:`media_upload.steps.common.each`, imported when a task runs (DAG files parse without it)."""
+    from media_upload.steps.common import each as in_parallel
+
+    return in_parallel(items, work)
 
 
 def product_videos_asset(account: str = LAZADA_CONN_ID) -> Asset:
@@ -57,19 +61,6 @@ def catalog_videos_asset(name: str = "catalog") -> Asset:
 def product_video_events(account: str = LAZADA_CONN_ID) -> AssetAlias:
     """The alias under which a catalog run adds one event per attached video, for users who want them."""
     return AssetAlias(name=f"lazada_product_video_events__{account}")
-
-
-def each(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
-    """``work`` on every item, ``API_CONCURRENCY`` at once; an item's exception is its result."""
-
-    def guarded(item: T) -> R | BaseException:
-        try:
-            return work(item)
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=API_CONCURRENCY, thread_name_prefix="catalog") as pool:
-        return list(pool.map(guarded, items))
 
 
 def jobs_of(values: Iterable[Mapping[str, Any]] | None) -> list[UploadJob]:
@@ -205,6 +196,10 @@ class CatalogPlanOperator(CatalogOperator):
             )
         rows = [row for row in rows if row.line > int(self.after_line)]
         steps = self.steps(context)
+        for platform, platform_steps in steps.items():  # products read by the fifty, not row by row
+            platform_steps.prepare(
+                [target for row in rows for target in row.targets if target.platform == platform]
+            )
         jobs: list[UploadJob] = []
         for row, found in zip(rows, each(rows, lambda row: self._jobs(row, steps, problems)), strict=True):
             if isinstance(found, BaseException):  # no row vanishes: what could not be checked is reported

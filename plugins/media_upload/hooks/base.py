@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import cached_property
 from typing import Any, Generic, TypeVar
@@ -13,6 +14,7 @@ from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException
 from requests.utils import select_proxy
 
+from media_upload.budget import CallBudget
 from media_upload.connections import get_connection
 from media_upload.hooks.retry import RetryPolicy, never_sent
 from media_upload.hooks.transport import (
@@ -23,9 +25,12 @@ from media_upload.hooks.transport import (
     transport_view,
     untrusted_certificate,
 )
+from media_upload.ledger import DEFAULT_CONN_ID as LEDGER_CONN_ID
 from media_upload.masking import mask_text, mask_url
 
 CredentialsT = TypeVar("CredentialsT")
+#: "this ban will last 1 seconds" (Lazada's ApiCallLimit), and the like.
+_BAN = re.compile(r"ban will last (\d+(?:\.\d+)?) (?:more )?seconds?", re.IGNORECASE)
 
 
 class PlatformHook(HttpHook, Generic[CredentialsT]):
@@ -37,8 +42,13 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
     extras apply as they do on an ``http`` connection (see :mod:`media_upload.hooks.transport`); aiohttp
     calls take the same proxy and TLS settings from :meth:`aiohttp_options`.
 
+    Every request first takes a call from the connection's :class:`~media_upload.budget.CallBudget`
+    (extras ``calls_per_second`` and ``call_burst``), shared by the whole deployment through the ledger's
+    database, and a throttle answer pauses the budget deployment-wide for the ban it names.
+
     :param tcp_keep_alive, tcp_keep_alive_idle, tcp_keep_alive_count, tcp_keep_alive_interval: as
         ``HttpHook`` takes them; the connection's extras of the same names win.
+    :param ledger_conn_id: the upload ledger's connection, where call budgets (and renewed tokens) live.
     """
 
     conn_name_attr: str
@@ -58,9 +68,11 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
         tcp_keep_alive_idle: int = 120,
         tcp_keep_alive_count: int = 20,
         tcp_keep_alive_interval: int = 30,
+        ledger_conn_id: str = LEDGER_CONN_ID,
     ) -> None:
         super().__init__(http_conn_id=conn_id)
         self.conn_id = conn_id
+        self.ledger_conn_id = ledger_conn_id
         self.timeout = timeout
         self.retry_policy = retry_policy
         self.keep_alive = KeepAlive(
@@ -171,9 +183,36 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
         """The hook's one session (``HttpHook.get_conn`` would build another on every call)."""
         return self.session
 
+    @cached_property
+    def budget(self) -> CallBudget:
+        """The connection's call budget: ``calls_per_second`` and ``call_burst`` from its extra (none: only
+        the platform's bans are shared)."""
+        self.credentials  # noqa: B018 - reads the connection once
+        assert self._connection is not None
+        try:
+            per_second = float(self.extra_option(self._connection, "calls_per_second") or 0)
+            burst = float(self.extra_option(self._connection, "call_burst") or 0)
+            return CallBudget(self.ledger_conn_id, self.conn_type, self.conn_id, per_second, burst)
+        except ValueError as exc:
+            raise AirflowFailException(
+                f"connection {self.conn_id!r}: calls_per_second and call_burst must be positive numbers ({exc})"
+            ) from None
+
+    def throttled(self, exc: BaseException) -> None:
+        """The platform answered "too many calls": pause this connection's calls in every process, for the
+        ban the answer names ("this ban will last 5 seconds") or the policy's throttle pause."""
+        found = _BAN.search(str(exc))
+        seconds = float(found.group(1)) if found else self.retry_policy.throttle_pause_seconds
+        self.log.warning(
+            "%s throttled the calls of %r: pausing them for %.1f s", self.conn_type, self.conn_id, seconds
+        )
+        self.budget.ban(seconds)
+
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request on :attr:`session`, its proxies, verify and cert ahead of the environment's (as
-        ``HttpHook.run_and_check`` sends: on its own, requests lets ``HTTPS_PROXY`` override them)."""
+        ``HttpHook.run_and_check`` sends: on its own, requests lets ``HTTPS_PROXY`` override them), once the
+        call budget allows it."""
+        self.budget.take()
         session = self.session
         return session.request(
             method, url, proxies=dict(session.proxies), verify=session.verify, cert=session.cert, **kwargs

@@ -201,7 +201,9 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         return mask_text(mask_url(text), secrets)
 
     def _retrying(self, idempotent: bool) -> tenacity.Retrying:
-        return self.retry_policy.retrying(lambda exc: is_retryable(exc, idempotent), _throttled, self.log)
+        return self.retry_policy.retrying(
+            lambda exc: is_retryable(exc, idempotent), _throttled, self.log, self.throttled
+        )
 
     # -------------------------------------------------------------------- VOD API
 
@@ -285,6 +287,7 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
         await self.acredentials()
 
         async def send() -> dict[str, Any]:
+            await self.budget.atake()
             url, headers, _ = self._vod_request(method, path, query, None)
             timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
             options = self.aiohttp_options(url)
@@ -299,7 +302,9 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
                 raise self._transport_error(operation, exc, url) from None
             return self._vod_body(operation, status, raw, request_id)
 
-        retrying = self.retry_policy.aretrying(lambda exc: is_retryable(exc, True), _throttled, self.log)
+        retrying = self.retry_policy.aretrying(
+            lambda exc: is_retryable(exc, True), _throttled, self.log, self.throttled
+        )
         return await retrying(send)
 
     def create_asset(

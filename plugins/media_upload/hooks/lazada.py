@@ -12,7 +12,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -225,7 +225,13 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         **keep_alive: Any,
     ) -> None:
         policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
-        super().__init__(lazada_conn_id, timeout=timeout, retry_policy=policy, **keep_alive)
+        super().__init__(
+            lazada_conn_id,
+            timeout=timeout,
+            retry_policy=policy,
+            ledger_conn_id=token_store_conn_id,
+            **keep_alive,
+        )
         self.lazada_conn_id = lazada_conn_id
         self.token_store_conn_id = token_store_conn_id
         self._authorization_refresh_token: str | None = None
@@ -450,7 +456,9 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         return body
 
     def _retrying(self, spec: ApiSpec) -> tenacity.Retrying:
-        return self.retry_policy.retrying(lambda exc: is_retryable(exc, spec), _throttled, self.log)
+        return self.retry_policy.retrying(
+            lambda exc: is_retryable(exc, spec), _throttled, self.log, self.throttled
+        )
 
     def _send(
         self, api: str, params: Mapping[str, Any], file: FilePart | None, expect: str | None, spec: ApiSpec
@@ -510,13 +518,16 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         raise AssertionError("unreachable")
 
     def _aretrying(self, spec: ApiSpec) -> tenacity.AsyncRetrying:
-        return self.retry_policy.aretrying(lambda exc: is_retryable(exc, spec), _throttled, self.log)
+        return self.retry_policy.aretrying(
+            lambda exc: is_retryable(exc, spec), _throttled, self.log, self.throttled
+        )
 
     async def _asend(
         self, api: str, params: Mapping[str, Any], expect: str | None, spec: ApiSpec
     ) -> dict[str, Any]:
         import aiohttp
 
+        await self.budget.atake()
         url = self._url(api, spec)
         signed = self.signed_params(api, params, spec)
         timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
@@ -614,6 +625,25 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         """GetProductItem: the product's ``data`` (attributes, including ``video``, and skus)."""
         return self.call("/product/item/get", {"item_id": item_id}, expect="data")["data"]
 
+    def find_products(self, seller_skus: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """GetProducts filtered by up to 50 ``sku_seller_list`` entries (pages of 50 products): each found
+        SKU's product ``data``; SKUs no product has are absent."""
+        wanted, found, offset = set(seller_skus), {}, 0
+        while True:
+            body = self.call(
+                "/products/get",
+                {"filter": "all", "sku_seller_list": sorted(wanted), "offset": offset, "limit": 50},
+                expect="data",
+            )
+            products = body["data"].get("products") or []
+            for product in products:
+                for sku in product.get("skus", []):
+                    if str(sku.get("SellerSku")) in wanted:
+                        found[str(sku["SellerSku"])] = dict(product)
+            offset += len(products)
+            if not products or offset >= int(body["data"].get("total_products") or 0):
+                return found
+
     def find_product(self, seller_sku: str) -> dict[str, Any]:
         """GetProducts filtered by ``sku_seller_list``: the product ``data`` of the item that has this SKU."""
         body = self.call(
@@ -625,18 +655,27 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
         return dict(products[0])
 
     def set_product_video(
-        self, item_id: str | int, video_id: str | None, sku_ids: list[str] | None = None
+        self,
+        item_id: str | int,
+        video_id: str | None,
+        sku_ids: list[str] | None = None,
+        *,
+        read_first: bool = True,
     ) -> dict[str, Any]:
         """Put ``video_id`` on an item (or remove its video when None) with UpdateProduct.
 
         Reads the item first: one that already carries the video is left alone, and when ``sku_ids`` is
-        empty every SKU of the item is named (UpdateProduct requires ``SkuId``). Returns ``{item_id,
-        sku_ids, video_id, previous_video_id, changed}``.
+        empty every SKU of the item is named (UpdateProduct requires ``SkuId``). A caller that read the
+        item moments ago (a catalog's plan) passes its ``sku_ids`` and ``read_first=False``: one call, and
+        putting the same video again is harmless. Returns ``{item_id, sku_ids, video_id, previous_video_id,
+        changed}``.
         """
-        product = self.get_product_item(item_id)
-        current = (product.get("attributes") or {}).get("video")
-        current = str(current) if current else None
-        sku_ids = list(sku_ids or [str(sku["SkuId"]) for sku in product.get("skus", [])])
+        current: str | None = None
+        if read_first or not sku_ids:
+            product = self.get_product_item(item_id)
+            current = (product.get("attributes") or {}).get("video")
+            current = str(current) if current else None
+            sku_ids = list(sku_ids or [str(sku["SkuId"]) for sku in product.get("skus", [])])
         result = {
             "item_id": str(item_id),
             "sku_ids": sku_ids,

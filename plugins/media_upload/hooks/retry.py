@@ -11,6 +11,7 @@ import requests
 import tenacity
 
 Predicate = Callable[[BaseException], bool]
+OnThrottle = Callable[[BaseException], None] | None
 
 
 class WarningLog(Protocol):
@@ -49,7 +50,14 @@ class RetryPolicy:
 
         return wait
 
-    def _arguments(self, retryable: Predicate, throttled: Predicate, log: WarningLog) -> dict[str, object]:
+    def _arguments(
+        self, retryable: Predicate, throttled: Predicate, log: WarningLog, on_throttle: OnThrottle
+    ) -> dict[str, object]:
+        def retry(exc: BaseException) -> bool:
+            if on_throttle is not None and throttled(exc):
+                on_throttle(exc)  # every throttle answer, the last try's too: the deployment pauses
+            return retryable(exc)
+
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
@@ -58,18 +66,21 @@ class RetryPolicy:
         return {
             "stop": tenacity.stop_after_attempt(self.max_attempts),
             "wait": self._wait(throttled),
-            "retry": tenacity.retry_if_exception(retryable),
+            "retry": tenacity.retry_if_exception(retry),
             "before_sleep": before_sleep,
             "reraise": True,
         }
 
-    def retrying(self, retryable: Predicate, throttled: Predicate, log: WarningLog) -> tenacity.Retrying:
-        return tenacity.Retrying(**self._arguments(retryable, throttled, log))  # type: ignore[arg-type]
+    def retrying(
+        self, retryable: Predicate, throttled: Predicate, log: WarningLog, on_throttle: OnThrottle = None
+    ) -> tenacity.Retrying:
+        """Retries as this policy says; ``on_throttle`` hears of every throttle answer (to share the ban)."""
+        return tenacity.Retrying(**self._arguments(retryable, throttled, log, on_throttle))  # type: ignore[arg-type]
 
     def aretrying(
-        self, retryable: Predicate, throttled: Predicate, log: WarningLog
+        self, retryable: Predicate, throttled: Predicate, log: WarningLog, on_throttle: OnThrottle = None
     ) -> tenacity.AsyncRetrying:
-        return tenacity.AsyncRetrying(**self._arguments(retryable, throttled, log))  # type: ignore[arg-type]
+        return tenacity.AsyncRetrying(**self._arguments(retryable, throttled, log, on_throttle))  # type: ignore[arg-type]
 
 
 def never_sent(exc: BaseException) -> bool:

@@ -13,7 +13,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -201,7 +201,13 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
         **keep_alive: Any,
     ) -> None:
         policy = RetryPolicy(max_attempts, backoff_seconds, backoff_max_seconds, throttle_pause_seconds)
-        super().__init__(shopee_conn_id, timeout=timeout, retry_policy=policy, **keep_alive)
+        super().__init__(
+            shopee_conn_id,
+            timeout=timeout,
+            retry_policy=policy,
+            ledger_conn_id=token_store_conn_id,
+            **keep_alive,
+        )
         self.shopee_conn_id = shopee_conn_id
         self.token_store_conn_id = token_store_conn_id
         self._authorization_refresh_token: str | None = None
@@ -322,7 +328,9 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
         raise AssertionError("unreachable")
 
     def _retrying(self, api: str) -> tenacity.Retrying:
-        return self.retry_policy.retrying(lambda exc: is_retryable(exc, api), _throttled, self.log)
+        return self.retry_policy.retrying(
+            lambda exc: is_retryable(exc, api), _throttled, self.log, self.throttled
+        )
 
     def _send(
         self,
@@ -376,7 +384,7 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
             used = self.credentials.access_token
             try:
                 return await self.retry_policy.aretrying(
-                    lambda exc: is_retryable(exc, api), _throttled, self.log
+                    lambda exc: is_retryable(exc, api), _throttled, self.log, self.throttled
                 )(self._asend, api, query)
             except ShopeeApiError as exc:
                 if exc.code not in AUTH_ERRORS or renewals == 2 or not self.credentials.refresh_token:
@@ -387,6 +395,7 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
     async def _asend(self, api: str, query: Mapping[str, Any] | None) -> dict[str, Any]:
         import aiohttp
 
+        await self.budget.atake()
         url = f"{self.credentials.base_url}{api}"
         timeout = aiohttp.ClientTimeout(sock_connect=self.timeout, sock_read=self.timeout)
         try:
@@ -525,7 +534,7 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
     def cancel_video_upload(self, video_upload_id: str) -> None:
         self.call(CANCEL_VIDEO_UPLOAD, {"video_upload_id": video_upload_id})
 
-    def get_items(self, item_ids: list[str | int]) -> dict[str, dict[str, Any]]:
+    def get_items(self, item_ids: Sequence[str | int]) -> dict[str, dict[str, Any]]:
         """get_item_base_info for up to 50 items: each found item's info by id (missing ones are absent)."""
         body = self.call(GET_ITEM_BASE_INFO, query={"item_id_list": ",".join(str(i) for i in item_ids)})
         return {str(item["item_id"]): dict(item) for item in body["response"].get("item_list") or []}

@@ -113,6 +113,27 @@ def _lazada_parser(commands: argparse._SubParsersAction) -> None:
         "--rate-limit", type=int, default=0, help="calls per second per API before ApiCallLimit"
     )
     parser.add_argument(
+        "--app-calls-per-second",
+        type=float,
+        default=defaults.app_calls_per_second,
+        help="token bucket of the app's calls (0: off); an empty bucket answers ApiCallLimit and bans",
+    )
+    parser.add_argument(
+        "--seller-calls-per-second",
+        type=float,
+        default=defaults.seller_calls_per_second,
+        help="token bucket of the seller's calls, those with its access token (0: off)",
+    )
+    parser.add_argument(
+        "--call-burst",
+        type=float,
+        default=defaults.call_burst,
+        help="calls a bucket saves up (0: one second's)",
+    )
+    parser.add_argument(
+        "--ban-seconds", type=float, default=defaults.ban_seconds, help='"this ban will last N seconds"'
+    )
+    parser.add_argument(
         "--failure-shape",
         choices=["code", "result_code"],
         default=defaults.failure_shape,
@@ -189,6 +210,18 @@ def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
         "--min-part-bytes", type=int, default=defaults.min_part_bytes, help="smallest non-last part"
     )
     parser.add_argument("--auth-token", help="also accept this X-Auth-Token (IAM token clients)")
+    parser.add_argument(
+        "--calls-per-minute",
+        type=float,
+        default=defaults.calls_per_minute,
+        help="VOD API calls per minute for the project (0: off); beyond it 429 APIG.0308",
+    )
+    parser.add_argument(
+        "--obs-requests-per-second",
+        type=float,
+        default=defaults.obs_requests_per_second,
+        help="OBS requests per second to the bucket (0: off); beyond it 503 SlowDown",
+    )
     _add_shared_flags(parser)
     parser.set_defaults(run=_run_huawei_vod)
 
@@ -284,6 +317,12 @@ def _shopee_parser(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--rate-limit", type=int, default=0, help="calls per second per API before error_rate_limit"
+    )
+    parser.add_argument(
+        "--shop-calls-per-second",
+        type=float,
+        default=defaults.shop_calls_per_second,
+        help="token bucket of the shop's calls (0: off); beyond it error_rate_limit",
     )
     parser.add_argument(
         "--push-url",

@@ -224,6 +224,28 @@ async def receive_multipart(
 
 
 @dataclass
+class CallLimit:
+    """A platform's call limit as a token bucket: ``per_second`` refill, ``burst`` calls saved up at most
+    (one second's worth by default); a caller who empties it is banned for ``ban_seconds`` (0: refused
+    only until the next token)."""
+
+    per_second: float = 0.0
+    burst: float = 0.0
+    ban_seconds: float = 1.0
+
+    @property
+    def on(self) -> bool:
+        return self.per_second > 0
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+    banned_until: float = 0.0
+
+
+@dataclass
 class QueuedFault:
     """A fault queued through ``POST /_sandbox/<name>/faults`` (or drawn by the dice) for one API or
     operation (``target``; ``*``: any): what it is is the platform's business (see each backend)."""
@@ -255,6 +277,9 @@ class EmulatorBackend:
         self.request_log: deque[dict[str, Any]] = deque(maxlen=5000)
         self.request_counts: Counter[str] = Counter()
         self._rate_window: dict[str, tuple[int, int]] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        #: Calls refused by a call limit (token buckets), by bucket.
+        self.limited: Counter[str] = Counter()
 
     def close(self) -> None:
         if self._own_data_dir:
@@ -306,6 +331,28 @@ class EmulatorBackend:
             count = count + 1 if window == second else 1
             self._rate_window[name] = (second, count)
         return count > per_second
+
+    def limit_calls(self, bucket: str, limit: CallLimit) -> float:
+        """Count one call against ``bucket``: 0 when it may go, else the seconds until one may (a call that
+        finds the bucket empty starts a ban of ``limit.ban_seconds``; calls during a ban are refused and do
+        not lengthen it)."""
+        if not limit.on:
+            return 0.0
+        now = self.clock()
+        burst = limit.burst or max(1.0, limit.per_second)
+        with self._lock:
+            state = self._buckets.setdefault(bucket, _Bucket(burst, now))
+            if now < state.banned_until:
+                self.limited[bucket] += 1
+                return state.banned_until - now
+            state.tokens = min(burst, state.tokens + (now - state.at) * limit.per_second)
+            state.at = now
+            if state.tokens >= 1.0:
+                state.tokens -= 1.0
+                return 0.0
+            state.banned_until = now + limit.ban_seconds
+            self.limited[bucket] += 1
+            return max(limit.ban_seconds, (1.0 - state.tokens) / limit.per_second)
 
     def record_request(self, name: str, started: float, **fields: Any) -> None:
         """Keep one request (secrets already masked by the caller) and count it under ``name``."""

@@ -13,8 +13,9 @@ import os
 import resource
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from media_upload.ledger import (
     ATTACHED,
@@ -39,6 +40,27 @@ if TYPE_CHECKING:
     from media_upload.catalog.manifest import ManifestRow, RowProblem, Target
 
 log = logging.getLogger(__name__)
+#: Per-video calls a step makes at once (inits, commits, product look-ups and updates), over the hook's
+#: pooled connections; the connection's call budget paces them.
+API_CONCURRENCY = 16
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def each(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
+    """``work`` on every item, ``API_CONCURRENCY`` at once, results in order; an item's exception is its
+    result (one video's failure stays its own)."""
+
+    def guarded(item: T) -> R | BaseException:
+        try:
+            return work(item)
+        except Exception as exc:
+            return exc
+
+    if len(items) <= 1:
+        return [guarded(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(API_CONCURRENCY, len(items)), thread_name_prefix="calls") as pool:
+        return list(pool.map(guarded, items))
 
 
 @dataclass(frozen=True)
@@ -376,6 +398,8 @@ class PlatformSteps:
         self.run = run
         self.log = logger
         self.account = account
+        #: What :meth:`prepare` read in batches (products by SKU or id), for the row checks that follow.
+        self.prepared: dict[str, Any] = {}
 
     def _record(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
         return self.ledger.record(entry, dag_id=self.run.dag_id, run_id=self.run.run_id, **changes)
@@ -501,6 +525,10 @@ class PlatformSteps:
         """The row's product on this platform from its columns; a problem naming the field; None when the
         row does not name one here."""
         raise NotImplementedError
+
+    def prepare(self, targets: Sequence[Target]) -> None:
+        """Before a catalog's rows are checked one by one: read what can be read in batches (products by the
+        fifty), so checking a row costs no call of its own. A platform without batch reads does nothing."""
 
     def catalog_job(
         self,
@@ -651,24 +679,30 @@ def send_and_finish(chunk: Mapping[str, Any], steps: Mapping[str, PlatformSteps]
     result = send_chunk(
         chunk, ledger, lambda job, task, data: steps[job.platform].send_block(job, task, data), logger
     )
-    for job in {segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values():
+
+    def finish(job: UploadJob) -> None:
         platform, upload = steps[job.platform], job.upload_id or ""
         exc = result.failures.get(upload)
         if exc is not None:
             if isinstance(exc, SourceError) or platform.upload_gone(job, exc):
                 platform.stopped(job, exc)
                 ledger.forget_blocks(job.platform, upload)
-            continue
+            return
         try:
             finished = platform.finish(job, settle=False)
         except platform.transport_error as lost:  # the settling task asks again once every chunk is done
             logger.warning("%s: still no answer (%s); the settle step asks again", job.label, lost)
-            continue
+            return
         except (platform.api_error, UploadStopped) as refused:
             result.failures[upload] = refused
-            continue
+            return
         if finished is not None and finished.video_id:
             result.videos[upload] = finished.video_id
+
+    jobs = list({segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values())
+    for outcome in each(jobs, finish):  # a catalog chunk finishes many videos: several commits at once
+        if isinstance(outcome, BaseException):
+            raise outcome
     return result
 
 

@@ -11,7 +11,13 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from media_upload.hooks.lazada import TRANSIENT_CODES, LazadaApiError, LazadaHook, LazadaTransportError
+from media_upload.hooks.lazada import (
+    TRANSIENT_CODES,
+    LazadaApiError,
+    LazadaHook,
+    LazadaRefusal,
+    LazadaTransportError,
+)
 from media_upload.ledger import (
     ATTACHED,
     COMMIT_UNKNOWN,
@@ -33,7 +39,7 @@ from media_upload.protocols.lazada import (
     VideoState,
     check_video_metadata,
 )
-from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped
+from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped, each
 from media_upload.transfer.engine import BlockTask
 from media_upload.transfer.plan import plan_upload
 from media_upload.transfer.source import Source, SourceInfo
@@ -177,11 +183,36 @@ class LazadaSteps(PlatformSteps):
                     "/product/item/get", "SKU_NOT_FOUND", f"item {item_id} has no SKU {', '.join(missing)}"
                 )
             return str(item_id), tuple(sku_ids) or tuple(sorted(known))
-        product = self.hook.find_product(seller_sku or "")
+        if seller_sku in self.prepared:
+            product = self.prepared[seller_sku]
+            if product is None:
+                raise LazadaRefusal(
+                    "/products/get", "SKU_NOT_FOUND", f"no product has SellerSku {seller_sku!r}"
+                )
+        else:
+            product = self.hook.find_product(seller_sku or "")
         skus = tuple(
             str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == seller_sku
         )
         return str(product["item_id"]), skus
+
+    def prepare(self, targets: Sequence[Target]) -> None:
+        """The products of every SellerSku the rows name, by the fifty (GetProducts), several at once."""
+        skus = sorted(
+            {
+                str(t.fields["seller_sku"])
+                for t in targets
+                if t.fields.get("seller_sku") and not t.fields.get("item_id")
+            }
+        )
+        batches = [skus[start : start + 50] for start in range(0, len(skus), 50)]
+        for batch, found in zip(batches, each(batches, self.hook.find_products), strict=True):
+            if isinstance(found, BaseException):  # the rows of this batch are looked up one by one
+                self.log.warning(
+                    "Reading %d products at once failed (%s); reading them one by one", len(batch), found
+                )
+                continue
+            self.prepared.update({sku: found.get(sku) for sku in batch})
 
     # --------------------------------------------------------------------- send
 
@@ -324,14 +355,17 @@ class LazadaSteps(PlatformSteps):
             sku_ids = [
                 str(sku["SkuId"]) for sku in product.get("skus", []) if sku.get("SellerSku") == job.seller_sku
             ]
-        result = self.attach_video(str(item_id), job.video_id or "", sku_ids)
+        # The plan read the product for this run: its SKUs are known, so UpdateProduct alone (one call).
+        result = self.attach_video(str(item_id), job.video_id or "", sku_ids, read_first=not job.sku_ids)
         self.attached(job, item_id=str(item_id))
         return result
 
-    def attach_video(self, item_id: str, video_id: str, sku_ids: Sequence[str]) -> dict[str, Any]:
+    def attach_video(
+        self, item_id: str, video_id: str, sku_ids: Sequence[str], *, read_first: bool = True
+    ) -> dict[str, Any]:
         """UpdateProduct putting ``video_id`` on ``item_id`` (its SKUs ``sku_ids``, or all); the ledger rows
         of this video for this item become attached. The one way a Lazada video goes on a product."""
-        result = self.hook.set_product_video(item_id, video_id, list(sku_ids))
+        result = self.hook.set_product_video(item_id, video_id, list(sku_ids), read_first=read_first)
         for entry in self.ledger.with_video(PLATFORM, self.account, video_id):
             if entry.product in (f"item:{item_id}", "") and entry.state != ATTACHED:
                 self._record(entry, state=ATTACHED, reason=None, finished_at=now())

@@ -10,7 +10,7 @@ both the upload id and, once it succeeded, the id that goes on items: the ledger
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from media_upload.ledger import (
     now,
 )
 from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, VideoUploadStatus, part_rules, video_problem
-from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped
+from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped, each
 from media_upload.transfer.engine import BlockTask
 from media_upload.transfer.plan import plan_upload
 from media_upload.transfer.source import Source, SourceError, SourceInfo
@@ -128,9 +128,24 @@ class ShopeeSteps(PlatformSteps):
                 "1280x1280"
             )
 
+    def prepare(self, targets: Sequence[Target]) -> None:
+        """The items the rows name, by the fifty (get_item_base_info), several at once."""
+        ids = sorted({str(target.fields["item_id"]) for target in targets})
+        batches = [ids[start : start + 50] for start in range(0, len(ids), 50)]
+        for batch, found in zip(batches, each(batches, self.hook.get_items), strict=True):
+            if isinstance(found, BaseException):  # the rows of this batch are looked up one by one
+                self.log.warning(
+                    "Reading %d items at once failed (%s); reading them one by one", len(batch), found
+                )
+                continue
+            self.prepared.update({item_id: item_id in found for item_id in batch})
+
     def check_item(self, item_id: str, field: str) -> None:
         """The item must be in the shop (read before any upload); :class:`TargetRefused` naming ``field``."""
-        if item_id not in self.hook.get_items([item_id]):
+        known = (
+            self.prepared[item_id] if item_id in self.prepared else item_id in self.hook.get_items([item_id])
+        )
+        if not known:
             raise TargetRefused(
                 field,
                 f"Shopee has no item {item_id} in shop {self.hook.credentials.shop_id}; check the {field}",

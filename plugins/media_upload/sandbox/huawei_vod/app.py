@@ -49,8 +49,10 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
             backend.authenticate_vod(
                 request.method, request.url.path, query, request.headers, body, project_id
             )
-            if chance == "throttle":
-                raise VodErrorReply(429, "APIG.0308", "The request is throttled.")
+            if chance == "throttle" or backend.limit_calls(f"project {project_id}", backend.config.vod_limit):
+                raise VodErrorReply(
+                    429, "APIG.0308", "The throttling threshold has been reached: policy user over ratelimit"
+                )
             if (error := backend.injected_error(operation)) is not None:
                 raise error
             drop = backend.take_fault(operation, ["drop"]) is not None or chance == "drop"

@@ -29,7 +29,7 @@ from media_upload.protocols.huawei_vod import (
     parse_authorization,
     sdk_signature,
 )
-from media_upload.sandbox.core import EmulatorBackend, EmulatorConfig
+from media_upload.sandbox.core import CallLimit, EmulatorBackend, EmulatorConfig
 from media_upload.sandbox.huawei_vod.errors import (
     INJECTABLE_OBS_ERRORS,
     INJECTABLE_VOD_ERRORS,
@@ -71,6 +71,19 @@ class HuaweiVodSandboxConfig(EmulatorConfig):
     auth_token: str | None = None
     #: Category ids CreateAsset accepts besides ``-1`` (the preset "Other").
     category_ids: tuple[int, ...] = (0, 1, 2, 3)
+    #: VOD API calls per minute per project (token bucket; 0: off), answered 429 ``APIG.0308`` when spent.
+    #: VOD documents 1,500 per tenant per minute for the upload APIs (docs/huawei-vod-sandbox.md).
+    calls_per_minute: float = 0.0
+    #: OBS requests per second to the bucket (0: off), answered 503 ``SlowDown`` when spent.
+    obs_requests_per_second: float = 0.0
+
+    @property
+    def vod_limit(self) -> CallLimit:
+        return CallLimit(self.calls_per_minute / 60, self.calls_per_minute / 60, 0.0)
+
+    @property
+    def obs_limit(self) -> CallLimit:
+        return CallLimit(self.obs_requests_per_second, self.obs_requests_per_second, 0.0)
 
     @property
     def bucket(self) -> str:
@@ -604,6 +617,7 @@ class HuaweiVodBackend(EmulatorBackend):
                 "assets": assets,
                 "uploads": self.obs.snapshot(),
                 "request_counts": dict(self.request_counts),
+                "limited": dict(self.limited),
                 "faults": [asdict(f) for f in self.faults],
             }
 

@@ -359,7 +359,7 @@ def add_obs_routes(app: FastAPI, backend: HuaweiVodBackend) -> None:
             backend.log_request(method, str(request.url), operation, 503, chance, started)
             return gateway_page(503) if chance == "unavailable" else CutOffResponse()
         try:
-            if chance == "throttle":
+            if chance == "throttle" or backend.limit_calls(f"bucket {bucket}", backend.config.obs_limit):
                 raise ObsErrorReply(503, "SlowDown", "Please reduce your request rate.")
             if operation == "Unsupported":
                 raise ObsErrorReply(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 from typing import IO, Any
@@ -136,6 +137,24 @@ def create_app(backend: LazadaBackend) -> FastAPI:
     def pushes(limit: int = 100) -> list[dict[str, Any]]:
         """The most recent push deliveries (video, state, attempt, outcome), newest last."""
         return list(backend.push.log)[-limit:] if backend.push is not None else []
+
+    @app.post("/_sandbox/lazada/products", tags=["sandbox"])
+    async def seed_products(request: Request) -> JSONResponse:
+        """Create products without the gateway (no signature, no call limit): a JSON list of CreateProduct
+        payloads (``media_upload.sandbox.lazada.products.sample_product_payload`` makes one) → CreateProduct's
+        answers, in order; a refused payload answers 400 with Lazada's error and creates nothing after it."""
+        payloads = await request.json()
+        if not isinstance(payloads, list):
+            return JSONResponse({"error": "send a JSON list of CreateProduct payloads"}, status_code=400)
+        created = []
+        for payload in payloads:
+            try:
+                created.append(backend.create_product({"payload": json.dumps(payload)}))
+            except ErrorReply as exc:
+                return JSONResponse(
+                    {"created": created, "error": exc.code, "message": exc.message}, status_code=400
+                )
+        return JSONResponse({"created": created})
 
     @app.post("/_sandbox/lazada/auth-codes", tags=["sandbox"])
     def auth_code() -> dict[str, str]:

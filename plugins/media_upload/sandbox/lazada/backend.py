@@ -32,7 +32,14 @@ from media_upload.protocols.lazada import (
     VideoState,
     sign,
 )
-from media_upload.sandbox.core import COPY_CHUNK, EmulatorBackend, EmulatorConfig, QueuedFault, receive_file
+from media_upload.sandbox.core import (
+    COPY_CHUNK,
+    CallLimit,
+    EmulatorBackend,
+    EmulatorConfig,
+    QueuedFault,
+    receive_file,
+)
 from media_upload.sandbox.lazada import products as product_rules
 from media_upload.sandbox.lazada.errors import (
     INJECTABLE_ERRORS,
@@ -78,6 +85,13 @@ class LazadaSandboxConfig(EmulatorConfig):
     capacity_bytes: int = 1_024_000_000
     #: Calls per second allowed per API before ``ApiCallLimit``; 0 disables the limit.
     rate_limit: int = 0
+    #: Token buckets per app (every seller's calls) and per seller (calls with its tokens): a caller who
+    #: empties one is answered ``ApiCallLimit`` "this ban will last N seconds" for ``ban_seconds``.
+    #: Lazada publishes no figures for Media Center (docs/lazada-sandbox.md); 0 turns a bucket off.
+    app_calls_per_second: float = 0.0
+    seller_calls_per_second: float = 0.0
+    call_burst: float = 0.0
+    ban_seconds: float = 1.0
     timestamp_window: float = 7200
     #: ``code``: failures as a top-level code; ``result_code``: ``code "0"`` with ``success: false``.
     failure_shape: Literal["code", "result_code"] = "code"
@@ -258,7 +272,7 @@ class LazadaBackend(EmulatorBackend):
         if route is None:
             raise invalid_api_path(api)
         self.authenticate(api, params, route.needs_token)
-        self._check_rate(api)
+        self._check_rate(api, with_token=route.needs_token)
         fault = self.take_fault(api) or self._random_fault(api)
         if fault is not None and fault.kind in ("http502", "http503", "reset"):
             return CallResult({}, fault)  # the gateway failed, or the connection broke, before the API ran
@@ -301,9 +315,17 @@ class LazadaBackend(EmulatorBackend):
             if record is None or record.kind != "access" or record.expires_at <= self.clock():
                 raise illegal_access_token()
 
-    def _check_rate(self, api: str) -> None:
+    def _check_rate(self, api: str, with_token: bool) -> None:
+        """The per-API rate, then the app's and (for calls with its token) the seller's buckets."""
         if self.over_rate(api, self.config.rate_limit):
             raise api_call_limit()
+        config = self.config
+        buckets = [(f"app {config.app_key}", config.app_calls_per_second)]
+        if with_token:
+            buckets.append((f"seller {config.seller_id}", config.seller_calls_per_second))
+        for bucket, per_second in buckets:
+            if ban := self.limit_calls(bucket, CallLimit(per_second, config.call_burst, config.ban_seconds)):
+                raise api_call_limit(ban)
 
     def _random_fault(self, api: str) -> QueuedFault | None:
         """A fault drawn by the dice (``--fault-rate``), as this gateway shows it."""
@@ -856,6 +878,7 @@ class LazadaBackend(EmulatorBackend):
                     for t in self.tokens.values()
                 ],
                 "request_counts": dict(self.request_counts),
+                "limited": dict(self.limited),
                 "faults": [asdict(f) for f in self.faults],
                 "pushes": list(self.push.log) if self.push is not None else None,
             }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -63,9 +64,12 @@ def invalid_code() -> ErrorReply:
     return ErrorReply("InvalidCode", "Invalid authorization code")
 
 
-def api_call_limit() -> ErrorReply:
+def api_call_limit(seconds: float = 1.0) -> ErrorReply:
+    """Lazada's throttle answer, naming how long the ban lasts in whole seconds."""
     return ErrorReply(
-        "ApiCallLimit", "Api access frequency exceeds the limit. this ban will last 1 seconds.", type_="ISP"
+        "ApiCallLimit",
+        f"Api access frequency exceeds the limit. this ban will last {max(1, math.ceil(seconds))} seconds.",
+        type_="ISP",
     )
 
 

@@ -46,7 +46,14 @@ from media_upload.protocols.shopee import (
     sign,
     video_problem,
 )
-from media_upload.sandbox.core import COPY_CHUNK, EmulatorBackend, EmulatorConfig, QueuedFault, ReceivedForm
+from media_upload.sandbox.core import (
+    COPY_CHUNK,
+    CallLimit,
+    EmulatorBackend,
+    EmulatorConfig,
+    QueuedFault,
+    ReceivedForm,
+)
 from media_upload.sandbox.shopee import products as item_rules
 from media_upload.sandbox.shopee.errors import (
     INJECTABLE_ERRORS,
@@ -116,6 +123,9 @@ class ShopeeSandboxConfig(EmulatorConfig):
     complete_mismatch: Literal["error", "failed"] = "error"
     #: Calls per second allowed per API before ``error_rate_limit``; 0 disables the limit.
     rate_limit: int = 0
+    #: Token bucket of the shop's calls (every API; 0: off), ``error_rate_limit`` when spent. Shopee
+    #: publishes no figure for media_space (docs/shopee-sandbox.md).
+    shop_calls_per_second: float = 0.0
     #: Where ``video_upload_push`` messages are posted; None: no push.
     push_url: str | None = None
     #: The key that signs pushes; None: the partner key (some integrations use a separate push key).
@@ -330,6 +340,9 @@ class ShopeeBackend(EmulatorBackend):
         api, route = self.route(request.method, request.path)
         caller = self.authenticate(api, request)
         if self.over_rate(api.path, self.config.rate_limit):
+            raise rate_limited()
+        shop = CallLimit(self.config.shop_calls_per_second, self.config.shop_calls_per_second, 0.0)
+        if caller.shop_id is not None and self.limit_calls(f"shop {caller.shop_id}", shop):
             raise rate_limited()
         fault = self.take_fault(api.path, [*INJECTABLE_ERRORS, *TRANSPORT_FAULTS]) or self._random_fault(
             api.path
@@ -981,6 +994,7 @@ class ShopeeBackend(EmulatorBackend):
                 ],
                 "auth_codes": len(self.auth_codes),
                 "request_counts": dict(self.request_counts),
+                "limited": dict(self.limited),
                 "faults": [asdict(f) for f in self.faults],
                 "pushes": list(self.push.log) if self.push is not None else None,
             }
