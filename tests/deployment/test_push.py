@@ -85,3 +85,82 @@ def test_a_catalog_waits_on_pushed_states(stack, tmp_path, monkeypatch):
     else:
         assert pushes and all(p["outcome"] == "ConnectionError" for p in pushes)
         assert set(asked) == videos  # with no message in push_poll_seconds, the wait polls GetVideo
+
+
+@pytest.mark.timeout(900)
+def test_each_video_goes_on_its_product_within_seconds_of_its_own_audit(tmp_path, monkeypatch):
+    """20 videos whose audits end 15 to 45 s after their commits, one much later: every other video is on
+    its product within 5 s of its own AUDIT_SUCCESS, while the slow one is still being audited."""
+    import random
+    import threading
+    import time
+
+    with LocalStack(
+        tmp_path / "airflow",
+        executor="LocalExecutor",
+        database="airflow_push_each",
+        sandboxes={"lazada": ["--audit-seconds", "3600"]},  # audits end when this test says
+        lazada_push=True,
+    ) as stack:
+        monkeypatch.setenv("AIRFLOW_CONN_LAZADA_DEFAULT", json.dumps(stack.connections()["lazada_default"]))
+        from media_upload.hooks.lazada import LazadaHook
+
+        hook = LazadaHook()
+        url = stack.running_sandboxes["lazada"].url
+        rows = [
+            (f"each-{n}", write_sample_mp4(stack.media / f"each-{n}.mp4", 300_000, seed=50 + n), f"Each {n}")
+            for n in range(20)
+        ]
+        manifest = catalog_manifest(hook, stack.media / "each.csv", rows, hook.upload_image(PNG, "cover.png"))
+        stack.wait_for_dags("catalog_videos")
+        run_id = stack.trigger("catalog_videos", {"manifest": str(manifest)})
+
+        dice, passed, slow = random.Random(20), {}, []
+        done = threading.Event()
+
+        def auditor() -> None:  # ends each audit at its moment, as Media Center would
+            due: dict[str, float] = {}
+            while not done.wait(0.2):
+                for video_id, video in lazada(stack, "state")["videos"].items():
+                    if video_id not in due and video_id not in passed:
+                        if not slow:
+                            slow.append(video_id)  # this one is still in audit when the test ends it
+                            continue
+                        if video_id != slow[0]:
+                            due[video_id] = video["committed_at"] + dice.uniform(15, 45)
+                for video_id, moment in list(due.items()):
+                    if time.time() >= moment:
+                        requests.post(
+                            f"{url}/_sandbox/lazada/videos/{video_id}/outcome",
+                            json={"outcome": "AUDIT_SUCCESS", "finish_now": True},
+                            timeout=30,
+                        ).raise_for_status()
+                        passed[video_id] = time.time()
+                        del due[video_id]
+
+        thread = threading.Thread(target=auditor, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 300
+        while len(passed) < 19 and time.monotonic() < deadline:
+            time.sleep(1)
+        time.sleep(8)  # the last of them gets its 5 s
+        attached_at = {}
+        for entry in lazada(stack, "requests?limit=5000"):
+            if entry["api"] == "/product/update" and entry["code"] == "0":
+                for video_id in passed:
+                    if video_id in entry["params"].get("payload", ""):
+                        attached_at[video_id] = entry["at"]
+        assert stack.run("catalog_videos", run_id)["state"] == "running"  # the slow video holds nothing else
+        done.set()
+        thread.join()
+        requests.post(
+            f"{url}/_sandbox/lazada/videos/{slow[0]}/outcome",
+            json={"outcome": "AUDIT_SUCCESS", "finish_now": True},
+            timeout=30,
+        ).raise_for_status()
+        assert stack.wait("catalog_videos", run_id, timeout=300)["state"] == "success"
+
+    assert len(passed) == 19 and set(attached_at) == set(passed)
+    delays = {video_id: attached_at[video_id] - moment for video_id, moment in passed.items()}
+    print("audit to product update (s):", sorted(round(d, 1) for d in delays.values()))
+    assert max(delays.values()) <= 5.0, sorted(delays.values())

@@ -17,7 +17,8 @@ from media_upload.ledger import UploadLedger
 from media_upload.protocols.lazada import push_signature, video_state_message
 from media_upload.sandbox.lazada import LazadaSandbox
 from media_upload.sandbox.server import SandboxServer
-from media_upload.triggers.lazada import LazadaVideoAuditTrigger, LazadaVideosAuditTrigger
+from media_upload.triggers.lazada import LazadaVideoAuditTrigger
+from media_upload.triggers.videos import VideosSettledTrigger
 from tests.integration.conftest import LazopDriver
 
 APP_KEY, SECRET, SELLER = "100132", "sandbox-app-secret", "1001"
@@ -316,14 +317,21 @@ def test_a_state_pushed_before_the_trigger_waits_is_not_missed(pushing, lazop):
     assert (event["status"], event["state"], gets(sandbox)) == ("failed", "AUDIT_FAILED", before)
 
 
-def test_a_batch_waits_for_every_video_on_pushes_alone(pushing, lazop):
+def test_a_catalogs_wait_moves_on_pushes_alone(pushing, lazop):
+    """The catalog's trigger, as its task re-defers for what is left, until every video settled."""
     sandbox = pushing(audit_seconds=1.2)
     video_ids = [upload(lazop, sandbox, f"c{n}.mp4") for n in range(4)]
     before = gets(sandbox)
-    trigger = LazadaVideosAuditTrigger(video_ids, poll_interval=30, first_poll_interval=30)
-    event = first_event(trigger)
-    assert event["status"] == "success"
-    assert event["states"] == dict.fromkeys(video_ids, "AUDIT_SUCCESS")
+    settled: dict[str, str] = {}
+    while len(settled) < len(video_ids):
+        videos = [
+            {"platform": "lazada", "conn_id": "lazada_default", "video_id": v, "final": ["AUDIT_SUCCESS"]}
+            for v in video_ids
+            if f"lazada:{v}" not in settled
+        ]
+        event = first_event(VideosSettledTrigger(videos, poll_interval=30, first_poll_interval=30))
+        assert event["status"] == "settled" and event["failed"] == {}
+        settled.update({key: state for key, state in event["states"].items() if state == "AUDIT_SUCCESS"})
     assert gets(sandbox) == before
 
 

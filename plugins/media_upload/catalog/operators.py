@@ -458,7 +458,12 @@ class CatalogAttachOperator(CatalogOperator):
         pending = [tuple(key) for key in echo["pending"]]
         unreadable = {**echo.get("unreadable", {}), **(event.get("failed") or {})}
         return self._settle(
-            context, dict(event.get("states") or {}), pending, float(echo["deadline"]), unreadable
+            context,
+            dict(event.get("states") or {}),
+            pending,
+            float(echo["deadline"]),
+            unreadable,
+            echo.get("unattached", ()),
         )
 
     def _settle(
@@ -468,34 +473,52 @@ class CatalogAttachOperator(CatalogOperator):
         pending: Sequence[Sequence[str]],
         deadline: float,
         unreadable: Mapping[str, str] | None = None,
+        unattached: Sequence[str] = (),
     ) -> list[dict[str, Any]]:
+        """Attach what settled; then, before deferring again, take the states already pushed for the rest
+        (they came while this task attached), so a video never waits a trigger's round trip it need not."""
         from media_upload.triggers.videos import VideosSettledTrigger, video_key
 
         steps = self.steps(context)
-        unreadable = dict(unreadable or {})
+        unreadable, retry = dict(unreadable or {}), list(unattached)
         jobs = {job.key: job for job in jobs_of(context["ti"].xcom_pull(task_ids=self.settle_task_id))}
-        waiting: list[UploadJob] = []
-        audited: list[UploadJob] = []
-        for job in (jobs[tuple(key)] for key in pending if tuple(key) in jobs):  # type: ignore[index]
-            key = video_key(job.platform, job.video_id or "")
-            state = states.get(key)
-            verdict = steps[job.platform].audited(job, state) if state else None
-            if verdict is None and key in unreadable:
-                steps[job.platform].record(
-                    job,
-                    reason=f"its state could not be read ({unreadable[key]}); the next run waits again"[
-                        :1000
-                    ],
-                )
-            elif verdict == "ready":
-                audited.append(job)
-            elif verdict == "failed":
-                self.log.warning(
-                    "%s %s: video %s ended in %s", steps[job.platform].title, job.label, job.video_id, state
-                )
-            else:
-                waiting.append(job)
-        retry = self._attach(steps, audited)
+        waiting = [jobs[tuple(key)] for key in pending if tuple(key) in jobs]  # type: ignore[index]
+        while True:
+            audited, still = [], []
+            for job in waiting:
+                key = video_key(job.platform, job.video_id or "")
+                state = states.get(key)
+                verdict = steps[job.platform].audited(job, state) if state else None
+                if verdict is None and key in unreadable:
+                    reason = f"its state could not be read ({unreadable[key]}); the next run waits again"
+                    steps[job.platform].record(job, reason=reason[:1000])
+                elif verdict == "ready":
+                    audited.append(job)
+                elif verdict == "failed":
+                    self.log.warning(
+                        "%s %s: video %s ended in %s",
+                        steps[job.platform].title,
+                        job.label,
+                        job.video_id,
+                        state,
+                    )
+                else:
+                    still.append(job)
+            retry += self._attach(steps, audited)
+            waiting = still
+            states = {
+                video_key(platform, video_id): state
+                for platform, platform_steps in steps.items()
+                for video_id, state in platform_steps.pushed_states(
+                    [job for job in waiting if job.platform == platform]
+                ).items()
+            }
+            if not any(
+                states.get(video_key(job.platform, job.video_id or ""))
+                in steps[job.platform].final_states(job)
+                for job in waiting
+            ):
+                break
         if waiting and time.time() < deadline:
             self.log.info(
                 "%d video(s) attached or settled so far; waiting for %d",
@@ -518,6 +541,7 @@ class CatalogAttachOperator(CatalogOperator):
                         "pending": [list(job.key) for job in waiting],
                         "deadline": deadline,
                         "unreadable": unreadable,
+                        "unattached": retry,
                     },
                 ),
                 method_name="resume",

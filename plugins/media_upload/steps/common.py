@@ -631,6 +631,11 @@ class PlatformSteps:
         """The states after which ``job``'s video never changes (a wait ends on them)."""
         raise NotImplementedError
 
+    def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
+        """The states the platform already pushed for these jobs' videos (by video id), read from the ledger
+        without waiting; none for a platform that does not push."""
+        return {}
+
     def audited(self, job: UploadJob, state: str) -> str | None:
         """Record the platform's verdict on ``state`` (audited, or rejected with the state); returns it."""
         verdict = self.verdict(job, state)

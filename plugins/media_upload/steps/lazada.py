@@ -70,6 +70,16 @@ class LazadaSteps(PlatformSteps):
     def final_states(self, job: UploadJob) -> list[str]:
         return sorted(TERMINAL_VIDEO_STATES)
 
+    def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
+        credentials = self.hook.credentials
+        if not jobs or not credentials.push:
+            return {}
+        from media_upload.push import latest_states
+
+        account = (credentials.app_key, str(credentials.seller_id))
+        pushed = self.ledger.pushed_states(video_ids=[job.video_id or "" for job in jobs])
+        return latest_states([state for state in pushed if state.account == account])
+
     # -------------------------------------------------------------------- begin
 
     def start(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:

@@ -9,7 +9,7 @@ from typing import Any
 
 from media_upload.hooks import LAZADA_CONN_ID
 from media_upload.hooks.lazada import API_SPECS, LazadaError, LazadaHook, is_retryable
-from media_upload.protocols.lazada import FAILED_VIDEO_STATES, TERMINAL_VIDEO_STATES, VideoState
+from media_upload.protocols.lazada import FAILED_VIDEO_STATES, VideoState
 from media_upload.triggers.base import PollingTrigger, StateReader
 
 
@@ -61,38 +61,7 @@ class LazadaStateReader(StateReader):
         return str((await self.hook.aget_video(video_id))["state"])
 
 
-class _VideoStateTrigger(PollingTrigger):
-    """What both audit triggers share: a :class:`LazadaStateReader` for their connection."""
-
-    lazada_conn_id: str
-
-    @cached_property
-    def reader(self) -> LazadaStateReader:
-        return LazadaStateReader(self.lazada_conn_id)
-
-    @property
-    def hook(self) -> LazadaHook:
-        return self.reader.hook
-
-    def is_permanent(self, exc: Exception) -> bool:
-        return self.reader.is_permanent(exc)
-
-    def pending(self) -> list[str]:
-        """The videos still waited for."""
-        raise NotImplementedError
-
-    async def pause(self, seconds: float) -> None:
-        await self.reader.pause(self.pending(), seconds)
-
-    def log_state(self, video_id: str, state: str) -> None:
-        pushed = " (pushed by Lazada)" if self.reader.pushed else ""
-        self.log.info("Video %s is %s%s", video_id, state, pushed)
-
-    async def video_states(self, video_ids: list[str]) -> dict[str, str]:
-        return await self.reader.states(video_ids)
-
-
-class LazadaVideoAuditTrigger(_VideoStateTrigger):
+class LazadaVideoAuditTrigger(PollingTrigger):
     """Poll GetVideo until the video reaches a terminal state.
 
     Yields ``{"status": "success" | "failed", "video_id", "state"}`` or, after too many failed polls,
@@ -122,76 +91,30 @@ class LazadaVideoAuditTrigger(_VideoStateTrigger):
     def subject(self) -> dict[str, Any]:
         return {"video_id": self.video_id}
 
-    def pending(self) -> list[str]:
-        return [self.video_id]
+    @cached_property
+    def reader(self) -> LazadaStateReader:
+        return LazadaStateReader(self.lazada_conn_id)
+
+    @property
+    def hook(self) -> LazadaHook:
+        return self.reader.hook
+
+    def is_permanent(self, exc: Exception) -> bool:
+        return self.reader.is_permanent(exc)
+
+    async def pause(self, seconds: float) -> None:
+        await self.reader.pause([self.video_id], seconds)
 
     async def check(self) -> dict[str, Any] | None:
-        state = (await self.video_states([self.video_id])).get(self.video_id)
+        state = (await self.reader.states([self.video_id])).get(self.video_id)
         if state is None:
             return None
         if state != self._last_state:
-            self.log_state(self.video_id, state)
+            pushed = " (pushed by Lazada)" if self.reader.pushed else ""
+            self.log.info("Video %s is %s%s", self.video_id, state, pushed)
             self._last_state = state
         if state == VideoState.AUDIT_SUCCESS:
             return {"status": "success", "state": state}
         if state in FAILED_VIDEO_STATES:
             return {"status": "failed", "state": state}
-        return None
-
-
-class LazadaVideosAuditTrigger(_VideoStateTrigger):
-    """Wait for several videos (a catalog batch) until every one reaches a terminal state.
-
-    One trigger, and one deferred task, for the whole batch; each poll asks only about the videos still
-    pending, at most ``concurrency`` at once (with push on, after a pause without messages only). Yields ``{"status": "success", "states": {video_id: state}}``
-    or, after too many failed polls in a row, ``{"status": "error", "states": {...}, "message"}`` with the
-    states seen so far.
-    """
-
-    def __init__(
-        self,
-        video_ids: list[str],
-        lazada_conn_id: str = LAZADA_CONN_ID,
-        poll_interval: float = 30.0,
-        max_consecutive_errors: int = 5,
-        first_poll_interval: float = 2.0,
-        concurrency: int = 8,
-    ) -> None:
-        super().__init__(poll_interval, max_consecutive_errors, first_poll_interval)
-        self.video_ids = [str(video_id) for video_id in video_ids]
-        self.lazada_conn_id = lazada_conn_id
-        self.concurrency = int(concurrency)
-        self.reader.concurrency = self.concurrency
-        self.states: dict[str, str] = {}
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            "media_upload.triggers.lazada.LazadaVideosAuditTrigger",
-            {
-                "video_ids": self.video_ids,
-                "lazada_conn_id": self.lazada_conn_id,
-                "concurrency": self.concurrency,
-                **self.polling_kwargs(),
-            },
-        )
-
-    @property
-    def subject(self) -> dict[str, Any]:
-        return {"states": dict(self.states)}
-
-    def pending(self) -> list[str]:
-        return [
-            video_id for video_id in self.video_ids if self.states.get(video_id) not in TERMINAL_VIDEO_STATES
-        ]
-
-    async def check(self) -> dict[str, Any] | None:
-        pending = self.pending()
-        for video_id, state in (await self.video_states(pending)).items():
-            if video_id not in pending:
-                continue
-            if state != self.states.get(video_id):
-                self.log_state(video_id, state)
-            self.states[video_id] = state
-        if all(self.states.get(video_id) in TERMINAL_VIDEO_STATES for video_id in self.video_ids):
-            return {"status": "success"}
         return None

@@ -46,7 +46,7 @@ class VideosSettledTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         first_poll_interval: float = 2.0,
         max_consecutive_errors: int = 5,
-        gather_seconds: float = 1.0,
+        gather_seconds: float = 0.25,
         echo: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
