@@ -38,8 +38,8 @@ def shared_ledger(conn_id: str) -> UploadLedger:
     from media_upload.ledger import UploadLedger
 
     with _ledgers_lock:
-        if conn_id not in _ledgers:
-            _ledgers[conn_id] = UploadLedger(conn_id)
+        if conn_id not in _ledgers:  # one connection: each budget's calls to it are serialised anyway
+            _ledgers[conn_id] = UploadLedger(conn_id, max_connections=1)
         return _ledgers[conn_id]
 
 

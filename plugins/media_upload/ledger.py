@@ -92,6 +92,8 @@ _AUTO_ID = collections.defaultdict(
     {"sqlite": "id INTEGER PRIMARY KEY", "postgres": "id BIGSERIAL PRIMARY KEY"},
 )
 log = logging.getLogger(__name__)
+#: Database connections one ledger object keeps at most, however many threads use it.
+MAX_CONNECTIONS = 4
 
 
 def now() -> str:
@@ -165,10 +167,10 @@ def _database(conn_id: str, connection: Any = None) -> _Database:
             raise
         path = Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "media_upload_ledger.db"
         log.warning("No %s connection is defined; using the SQLite ledger %s", conn_id, path)
-        return _Database(lambda: sqlite3.connect(path, timeout=30), "?", "sqlite")
+        return _Database(lambda: sqlite3.connect(path, timeout=30, check_same_thread=False), "?", "sqlite")
     if connection.conn_type == "sqlite":
         path = Path(connection.host or "")
-        return _Database(lambda: sqlite3.connect(path, timeout=30), "?", "sqlite")
+        return _Database(lambda: sqlite3.connect(path, timeout=30, check_same_thread=False), "?", "sqlite")
     if connection.conn_type in ("postgres", "postgresql"):
         import psycopg2
 
@@ -214,41 +216,68 @@ class UploadLedger:
     ledger between workers.
     """
 
-    def __init__(self, conn_id: str = DEFAULT_CONN_ID, connection: Any = None) -> None:
+    def __init__(
+        self, conn_id: str = DEFAULT_CONN_ID, connection: Any = None, max_connections: int = MAX_CONNECTIONS
+    ) -> None:
         self.conn_id = conn_id
         self.database = _database(conn_id, connection)
         self.placeholder = self.database.placeholder
-        self._local = threading.local()
+        self.max_connections = max(1, max_connections)
+        self._idle: list[Any] = []
+        self._open = 0
+        self._available = threading.Condition()
         self._create()
 
     # ---------------------------------------------------------------- plumbing
 
-    def _connection(self) -> Any:
-        """One database connection per thread, opened on first use (a task makes many calls; SQLite's
-        connections belong to the thread that opened them)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self.database.connect()
-        return conn
+    def _acquire(self) -> Any:
+        """A database connection for one transaction: an idle one, a new one while fewer than
+        ``max_connections`` are open, else the next one released (many threads, few connections: the
+        database serves every worker's tasks)."""
+        with self._available:
+            while not self._idle and self._open >= self.max_connections:
+                self._available.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._open += 1
+        try:
+            return self.database.connect()
+        except BaseException:
+            self._release(None)
+            raise
+
+    def _release(self, conn: Any) -> None:
+        """Give a connection back (None: it broke or never opened, and is counted out)."""
+        with self._available:
+            if conn is None:
+                self._open -= 1
+            else:
+                self._idle.append(conn)
+            self._available.notify()
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close the idle connections (those in use close when they come back broken, or stay pooled)."""
+        with self._available:
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+        for conn in idle:
             with suppress(Exception):
                 conn.close()
-            self._local.conn = None
 
     def _run(self, work: Callable[[Any], Any]) -> Any:
-        """``work(cursor)`` in one transaction; a failed one is rolled back and the connection renewed."""
-        conn = self._connection()
+        """``work(cursor)`` in one transaction; a failed one is rolled back with its connection dropped."""
+        conn = self._acquire()
         try:
             with closing(conn.cursor()) as cursor:
                 result = work(cursor)
             conn.commit()
-            return result
         except BaseException:
-            self.close()
+            with suppress(Exception):
+                conn.close()
+            self._release(None)
             raise
+        self._release(conn)
+        return result
 
     def _execute(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run the statements in one transaction; returns each one's row count."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from media_upload.ledger import ATTACHED, COMMITTED, PLANNED, LedgerEntry, UploadLedger, entry_for
@@ -82,3 +84,24 @@ def test_pushed_states_go_once_their_video_settles_or_grows_old(ledger):
     assert ledger.prune_pushed_states("2000-01-01T00:00:00") == 0
     assert ledger.prune_pushed_states("2999-01-01T00:00:00") == 1
     assert ledger.pushed_states() == []
+
+
+def test_many_threads_share_a_few_connections(ledger):
+    """A catalog step's sixteen threads: every row written, never more connections than the ledger allows
+    (a deployment's database serves every worker's tasks)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    few = UploadLedger(max_connections=3)
+    opened = []
+    connect = few.database.connect
+    few.database = dataclasses.replace(few.database, connect=lambda: opened.append(1) or connect())
+
+    def write(n: int) -> None:
+        key = {"platform": "lazada", "account": "a", "product": f"sku:{n}", "content_sha256": SHA}
+        few.record(entry_for(key), state=PLANNED)
+        assert few.get("lazada", "a", f"sku:{n}", SHA) is not None
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(write, range(200)))
+    assert len(few.all()) == 200
+    assert len(opened) <= 3

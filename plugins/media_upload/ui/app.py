@@ -158,11 +158,7 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
             sku=(sku or "").strip() or None,
             dag_ids=dag_ids,
         )
-        store = ledger()
-        try:
-            result = read_page(store, filters, limit, offset)
-        finally:
-            store.close()  # this thread's connection: requests run on a pool of threads
+        result = read_page(ledger(), filters, limit, offset)  # the ledger's few connections, pooled
         known = tasks([(run.dag_id, run.run_id) for run in result.runs if run.dag_id and run.run_id])
         base = base_path()
         uploads_per_run = {(run.dag_id, run.run_id): run.uploads for run in result.runs}
