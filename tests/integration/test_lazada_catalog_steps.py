@@ -388,3 +388,19 @@ def test_the_plan_reads_products_by_the_fifty(shop, sandbox, catalog_run):
     assert "no product has SellerSku 'no-such-sku'" in report["invalid"][0]["reason"]
     jobs = run.ti.xcoms[("plan", "jobs")]
     assert len(jobs) == 59 and len({job["upload_id"] for job in jobs if job.get("upload_id")}) == 3
+
+
+def test_a_long_manifest_is_checked_a_window_at_a_time(shop, sandbox, catalog_run, monkeypatch):
+    """With batches of 5, a 150-row manifest: the first 100 rows are checked (two GetProducts), the last 50
+    are neither read nor looked up on Lazada, and every row after the batch is left for the next one."""
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5")
+    for n in range(5):
+        shop.video(f"w-{n}.mp4", 200_000, seed=30 + n)
+    for n in range(150):
+        shop.add(f"w-{n:03d}", f"w-{n % 5}.mp4")
+    run = catalog_run()
+    reads = sandbox.backend.request_counts["/products/get"]
+    run.plan(shop.write())
+    report = run.xcom("plan", "report")
+    assert sandbox.backend.request_counts["/products/get"] - reads == 2
+    assert report["deferred_lines"] == list(range(7, 152)) and report["next_after_line"] == 6

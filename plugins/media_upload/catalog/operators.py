@@ -180,7 +180,7 @@ class CatalogPlanOperator(CatalogOperator):
         self.source_conn_id = source_conn_id
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from media_upload.catalog.plan import pack_chunks, plan_batch
+        from media_upload.catalog.plan import Batch, pack_chunks, plan_batch
 
         try:
             rows, problems, unknown = read_manifest(str(self.manifest), self.source_conn_id, self.platforms)
@@ -196,31 +196,41 @@ class CatalogPlanOperator(CatalogOperator):
             )
         rows = [row for row in rows if row.line > int(self.after_line)]
         steps = self.steps(context)
-        for platform, platform_steps in steps.items():  # products read by the fifty, not row by row
-            platform_steps.prepare(
-                [target for row in rows for target in row.targets if target.platform == platform]
-            )
-        jobs: list[UploadJob] = []
-        for row, found in zip(rows, each(rows, lambda row: self._jobs(row, steps, problems)), strict=True):
-            if isinstance(found, BaseException):  # no row vanishes: what could not be checked is reported
-                problems.append(RowProblem(row.line, UNCHECKED, str(found)))
-            else:
-                jobs += found
-        jobs.sort(key=lambda job: (job.line or 0, self.platforms.index(job.platform)))
         upload_again = str(self.upload_again_needs_attention).lower() in ("true", "1", "yes")
-        batch = plan_batch(
-            jobs,
-            {job.key: entry for job in jobs if (entry := self.ledger.get(*job.key))},
-            {
-                (job.platform, job.account, job.content_sha256): self.ledger.with_content(
-                    job.platform, job.account, job.content_sha256
+        limit = conf.getint("core", "max_map_length", fallback=1024)
+        done_states = {platform: platform_steps.done_state for platform, platform_steps in steps.items()}
+        jobs: list[UploadJob] = []
+        stored: dict[Any, Any] = {}
+        by_content: dict[Any, Any] = {}
+        batch = Batch()
+        # Rows are checked (and their videos hashed) a window at a time, until the batch is full: a long
+        # manifest costs each run its own batch, not a pass over every row after it.
+        for start in range(0, len(rows), max(limit, 100)):
+            window = rows[start : start + max(limit, 100)]
+            for platform, platform_steps in steps.items():  # products read by the fifty, not row by row
+                platform_steps.prepare(
+                    [target for row in window for target in row.targets if target.platform == platform]
                 )
-                for job in jobs
-            },
-            limit=conf.getint("core", "max_map_length", fallback=1024),
-            upload_again=upload_again,
-            done_states={platform: platform_steps.done_state for platform, platform_steps in steps.items()},
-        )
+            found_jobs = each(window, lambda row: self._jobs(row, steps, problems))
+            for row, found in zip(window, found_jobs, strict=True):
+                if isinstance(found, BaseException):  # no row vanishes: what could not be checked is reported
+                    problems.append(RowProblem(row.line, UNCHECKED, str(found)))
+                    continue
+                jobs += found
+                for job in found:
+                    content = (job.platform, job.account, job.content_sha256)
+                    if entry := self.ledger.get(*job.key):
+                        stored[job.key] = entry
+                    if content not in by_content:
+                        by_content[content] = self.ledger.with_content(*content)
+            jobs.sort(key=lambda job: (job.line or 0, self.platforms.index(job.platform)))
+            batch = plan_batch(
+                jobs, stored, by_content, limit=limit, upload_again=upload_again, done_states=done_states
+            )
+            unchecked = rows[start + len(window) :]
+            if batch.deferred_lines or not unchecked:
+                batch.deferred_lines += [row.line for row in unchecked]
+                break
         for follower, leader in batch.followers:
             steps[follower.platform].record(follower, reason=f"shares its content with line {leader.line}")
         started = [*batch.ready, *batch.uploads]
