@@ -133,6 +133,12 @@ class LedgerEntry:
     def key(self) -> tuple[str, str, str, str]:
         return self.platform, self.account, self.product, self.content_sha256
 
+    @property
+    def made_video(self) -> str | None:
+        """The video id once the platform has the whole video (committed or later), else None: a VOD row
+        has an asset id from its first call on, so ``video_id`` alone does not tell."""
+        return self.video_id if self.state in HAS_VIDEO else None
+
 
 COLUMNS = [f.name for f in fields(LedgerEntry)]
 _INTEGERS = frozenset({"file_size", "block_size", "block_count", "chunk_count"})
@@ -401,6 +407,25 @@ class UploadLedger:
     def get(self, platform: str, account: str, product: str, content_sha256: str) -> LedgerEntry | None:
         rows = self._rows(self._where_key(), (platform, account, product, content_sha256))
         return rows[0] if rows else None
+
+    def get_many(self, keys: Iterable[Sequence[str]]) -> dict[tuple[str, str, str, str], LedgerEntry]:
+        """The rows of many keys in a few queries (a catalog's batch reads a thousand at once), by key;
+        keys with no row are absent."""
+        wanted = {(key[0], key[1], key[2], key[3]) for key in keys}
+        products: dict[tuple[str, str], list[str]] = {}
+        for platform, account, product, _ in sorted(wanted):
+            products.setdefault((platform, account), []).append(product)
+        p, found = self.placeholder, {}
+        for (platform, account), names in products.items():
+            for start in range(0, len(names), 500):
+                batch = names[start : start + 500]
+                for entry in self._rows(
+                    f"platform = {p} AND account = {p} AND product IN ({', '.join([p] * len(batch))})",
+                    (platform, account, *batch),
+                ):
+                    if entry.key in wanted:
+                        found[entry.key] = entry
+        return found
 
     def with_content(self, platform: str, account: str, content_sha256: str) -> list[LedgerEntry]:
         """Every product of ``account`` that received this content (to reuse one video for them all)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,6 +24,7 @@ from media_upload.catalog.report import (
 from media_upload.hooks.lazada import LazadaApiError, LazadaHook
 from media_upload.ledger import ATTACHED, COMMITTED, REJECTED, UPLOADING, LedgerEntry, UploadLedger
 from media_upload.sandbox.lazada.products import sample_product_payload
+from media_upload.steps.lazada import LazadaSteps
 from tests.integration.catalog import CatalogRun
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
@@ -249,6 +251,33 @@ def test_a_failed_chunk_leaves_its_video_uploading_for_the_next_run(shop, sandbo
     assert summary["attached"] == 1
     (video,) = sandbox.backend.snapshot()["videos"].values()
     assert video["md5"] == hashlib.md5((shop.folder / "shoe.mp4").read_bytes()).hexdigest()
+
+
+def test_a_chunk_commits_each_video_while_its_other_blocks_still_go_up(
+    shop, sandbox, catalog_run, monkeypatch
+):
+    """Three videos in one chunk, one block at a time: the first video's commit reaches Lazada while the
+    last video's block is held back, so no audit waits for the rest of its chunk."""
+    for n, sku in enumerate(("shoe", "boot", "sock")):
+        shop.video(f"{sku}.mp4", size=300_000, seed=n)
+        shop.add(sku, f"{sku}.mp4")
+    (chunk,) = catalog_run().plan(shop.write(), chunks=1, blocks_in_flight=1)
+    last = chunk["segments"][-1]["job"]["upload_id"]
+    commits_seen_before_last_block: list[int] = []
+    send_block = LazadaSteps.send_block
+
+    def held(self, job, task, data):
+        if job.upload_id == last:
+            deadline = time.monotonic() + 10
+            while not sandbox.backend.request_counts[COMMIT] and time.monotonic() < deadline:
+                time.sleep(0.01)
+            commits_seen_before_last_block.append(sandbox.backend.request_counts[COMMIT])
+        return send_block(self, job, task, data)
+
+    monkeypatch.setattr(LazadaSteps, "send_block", held)
+    (parts,) = catalog_run().upload([chunk])
+    assert len(parts) == 3 and sandbox.backend.request_counts[COMMIT] == 3
+    assert commits_seen_before_last_block and commits_seen_before_last_block[0] >= 1
 
 
 def test_each_video_is_attached_as_its_own_audit_passes_and_a_rejection_does_not_fail_the_wait(

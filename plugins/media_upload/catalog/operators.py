@@ -385,10 +385,11 @@ class CatalogSettleOperator(CatalogOperator):
         steps = self.steps(context)
         jobs = jobs_of(values)
         leaders = [job for job in jobs if not job.details.get("follows")]
+        entries = self.ledger.get_many(job.key for job in leaders)
         videos = {
             (job.platform, job.product): job.with_(video_id=video_id)
             for job in leaders
-            if (video_id := steps[job.platform].video_of(job))
+            if (entry := entries.get(job.key)) and (video_id := entry.made_video)
         }
         uploads = [job for job in leaders if (job.platform, job.product) not in videos]
         lost: list[str] = []
@@ -453,10 +454,12 @@ class CatalogAttachOperator(CatalogOperator):
         if not videos:
             raise AirflowSkipException("No video was committed, so there is nothing to wait for")
         steps = self.steps(context)
+        jobs = jobs_of(videos)
+        entries = self.ledger.get_many(job.key for job in jobs)
         pending = [
             job.key
-            for job in jobs_of(videos)
-            if (entry := self.ledger.get(*job.key)) is None
+            for job in jobs
+            if (entry := entries.get(job.key)) is None
             or entry.state not in (steps[job.platform].done_state, REJECTED)
         ]
         return self._settle(context, {}, pending, time.time() + self.wait_timeout)
@@ -591,9 +594,10 @@ class CatalogAttachOperator(CatalogOperator):
         self, steps: Mapping[str, PlatformSteps], jobs: Iterable[UploadJob], run_id: str
     ) -> list[dict[str, Any]]:
         """Every video this run put on its product, as the Asset events name them."""
-        found = []
+        jobs = list(jobs)
+        found, entries = [], self.ledger.get_many(job.key for job in jobs)
         for job in jobs:
-            entry = self.ledger.get(*job.key)
+            entry = entries.get(job.key)
             if entry is None or entry.state != steps[job.platform].done_state or entry.run_id != run_id:
                 continue
             found.append(

@@ -12,8 +12,9 @@ import logging
 import os
 import resource
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,7 +24,6 @@ from media_upload.ledger import (
     COMMIT_UNKNOWN,
     COMMITTED,
     FAILED,
-    HAS_VIDEO,
     PLANNED,
     REJECTED,
     UPLOADING,
@@ -273,11 +273,13 @@ def send_chunk(
     ledger: UploadLedger,
     send: Callable[[UploadJob, BlockTask, bytes], str],
     logger: Any,
+    sent: Callable[[UploadJob], None] = lambda job: None,
 ) -> ChunkResult:
     """Send every block of the chunk the platform does not have yet, ``in_flight`` at once.
 
     Blocks the ledger holds acknowledgements for are not sent again; each new acknowledgement is written
-    before the next completion is counted. A source that changed since the plan fails its own job.
+    before the next completion is counted, and ``sent`` hears of each upload whose last block of this
+    chunk is in. A source that changed since the plan fails its own job.
     """
     segments = segments_of(chunk)
     jobs = {segment.job.upload_id or "": segment.job for segment in segments}
@@ -304,6 +306,7 @@ def send_chunk(
         if number + 1 in known[segment.job.upload_id or ""]
     )
     report = ProgressLog(chunk["label"], [segment.job for segment in segments], ledger, logger)
+    unsent = Counter(task.upload for task in tasks)
 
     def acknowledge(acks: list[Ack]) -> None:
         for platform in {jobs[ack.task.upload].platform for ack in acks}:  # a catalog chunk may mix them
@@ -315,6 +318,10 @@ def send_chunk(
                     if jobs[ack.task.upload].platform == platform
                 ],
             )
+        for ack in acks:
+            unsent[ack.task.upload] -= 1
+            if not unsent[ack.task.upload]:
+                sent(jobs[ack.task.upload])
 
     if reused_blocks:
         logger.info(
@@ -455,11 +462,10 @@ class PlatformSteps:
         return self.start(job, entry)
 
     def video_of(self, job: UploadJob) -> str | None:
-        """The video (or asset) id when the platform has the job's whole video (the ledger says committed or
-        later): nothing is left to send or commit. None otherwise: a VOD job has an asset id from its first
-        call on, so the job's own ``video_id`` does not tell."""
+        """The video (or asset) id when the platform has the job's whole video: nothing is left to send or
+        commit."""
         entry = self.ledger.get(*job.key)
-        return entry.video_id if entry is not None and entry.state in HAS_VIDEO else None
+        return entry.made_video if entry is not None else None
 
     def start(self, job: UploadJob, entry: LedgerEntry) -> UploadJob:
         """A new upload: the platform's init call(s), recorded as ``uploading`` with its upload id."""
@@ -667,47 +673,71 @@ class PlatformSteps:
 
 
 def send_and_finish(chunk: Mapping[str, Any], steps: Mapping[str, PlatformSteps], logger: Any) -> ChunkResult:
-    """Every block of the chunk the platforms have not acknowledged yet; then the finish (commit) of each
-    upload whose last block came in, so no video waits for a separate task to start its audit.
+    """Every block of the chunk the platforms have not acknowledged yet, and the finish (commit) of each
+    upload the moment its last block is in, so no video waits for its chunk, or a separate task, to start
+    its audit.
 
     ``steps`` has each platform of the chunk (a catalog chunk may carry several). A source that changed,
     or an upload the platform no longer has, fails that job in the ledger; the next run starts it afresh.
     """
     ledger = next(iter(steps.values())).ledger
-    done = {s.job.upload_id or "" for s in segments_of(chunk) if s.job.entry(ledger).state in HAS_VIDEO}
+    segments = segments_of(chunk)
+    entries = ledger.get_many(segment.job.key for segment in segments)
+    done = {
+        segment.job.upload_id or ""
+        for segment in segments
+        if (entry := entries.get(segment.job.key)) is not None and entry.made_video
+    }
     if done:  # a retried or cleared chunk task: the platform made these videos already
         logger.info("%s: %d upload(s) already done; nothing to send for them", chunk["label"], len(done))
         segments = [s for s in chunk["segments"] if (s["job"].get("upload_id") or "") not in done]
         chunk = {**chunk, "segments": segments}
         if not segments:
             return ChunkResult({}, {}, 0, 0, 0, 0.0)
-    result = send_chunk(
-        chunk, ledger, lambda job, task, data: steps[job.platform].send_block(job, task, data), logger
-    )
+    videos: dict[str, str] = {}
+    refused: dict[str, BaseException] = {}
 
     def finish(job: UploadJob) -> None:
         platform, upload = steps[job.platform], job.upload_id or ""
-        exc = result.failures.get(upload)
-        if exc is not None:
-            if isinstance(exc, SourceError) or platform.upload_gone(job, exc):
-                platform.stopped(job, exc)
-                ledger.forget_blocks(job.platform, upload)
-            return
         try:
             finished = platform.finish(job, settle=False)
         except platform.transport_error as lost:  # the settling task asks again once every chunk is done
             logger.warning("%s: still no answer (%s); the settle step asks again", job.label, lost)
             return
-        except (platform.api_error, UploadStopped) as refused:
-            result.failures[upload] = refused
+        except (platform.api_error, UploadStopped) as exc:
+            refused[upload] = exc
             return
         if finished is not None and finished.video_id:
-            result.videos[upload] = finished.video_id
+            videos[upload] = finished.video_id
 
+    # A video is committed the moment its last block is in, while the chunk's other blocks still go up
+    # (several commits at once): its audit starts early, and commits share the call budget with blocks.
     jobs = list({segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values())
-    for outcome in each(jobs, finish):  # a catalog chunk finishes many videos: several commits at once
+    early: dict[str, Future[None]] = {}
+    with ThreadPoolExecutor(max_workers=API_CONCURRENCY, thread_name_prefix="finish") as pool:
+        result = send_chunk(
+            chunk,
+            ledger,
+            lambda job, task, data: steps[job.platform].send_block(job, task, data),
+            logger,
+            sent=lambda job: early.setdefault(job.upload_id or "", pool.submit(finish, job)),
+        )
+    for future in early.values():
+        future.result()
+    for job in jobs:
+        upload = job.upload_id or ""
+        exc = result.failures.get(upload)
+        if exc is not None:
+            platform = steps[job.platform]
+            if isinstance(exc, SourceError) or platform.upload_gone(job, exc):
+                platform.stopped(job, exc)
+                ledger.forget_blocks(job.platform, upload)
+    late = [job for job in jobs if job.upload_id not in early and job.upload_id not in result.failures]
+    for outcome in each(late, finish):  # blocks sent by an earlier try, or by another chunk
         if isinstance(outcome, BaseException):
             raise outcome
+    result.failures.update(refused)
+    result.videos.update(videos)
     return result
 
 
