@@ -434,6 +434,27 @@ class UploadLedger:
             f"platform = {p} AND account = {p} AND content_sha256 = {p}", (platform, account, content_sha256)
         )
 
+    def with_contents(
+        self, contents: Iterable[Sequence[str]]
+    ) -> dict[tuple[str, str, str], list[LedgerEntry]]:
+        """:meth:`with_content` for many (platform, account, content) at once, in a few queries."""
+        found: dict[tuple[str, str, str], list[LedgerEntry]] = {
+            (content[0], content[1], content[2]): [] for content in contents
+        }
+        hashes: dict[tuple[str, str], list[str]] = {}
+        for platform, account, sha256 in sorted(found):
+            hashes.setdefault((platform, account), []).append(sha256)
+        p = self.placeholder
+        for (platform, account), names in hashes.items():
+            for start in range(0, len(names), 500):
+                batch = names[start : start + 500]
+                for entry in self._rows(
+                    f"platform = {p} AND account = {p} AND content_sha256 IN ({', '.join([p] * len(batch))})",
+                    (platform, account, *batch),
+                ):
+                    found[(entry.platform, entry.account, entry.content_sha256)].append(entry)
+        return found
+
     def with_video(self, platform: str, account: str, video_id: str) -> list[LedgerEntry]:
         p = self.placeholder
         return self._rows(

@@ -1,4 +1,5 @@
-"""A seeded fault campaign: many videos to every platform while one request in ten meets a fault.
+"""A seeded fault campaign: many videos to every platform while one request in ten meets a fault and the
+platforms' call limits apply.
 
 Every emulator injects faults at random (``fault_rate``): 503 pages, throttling, connections reset before
 the platform acts, answers lost after it acted, answers later than the client's timeout. A catalog whose
@@ -90,6 +91,8 @@ class Campaign:
     vod_videos: int = 16
     fault_rate: float = 0.1
     seed: int = 7
+    #: Each platform's call limit (per seller, shop or tenant): low enough that the catalog meets it.
+    calls_per_second: float = 10.0
 
 
 @dataclass
@@ -103,6 +106,7 @@ class Figures:
     orphan_assets: int = 0
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    limited: dict[str, int] = field(default_factory=dict)
     commits_sent: dict[str, int] = field(default_factory=dict)
     task_tries: Counter[str] = field(default_factory=Counter)
     failed_tasks: Counter[str] = field(default_factory=Counter)
@@ -118,6 +122,7 @@ class Figures:
             "orphan_assets": self.orphan_assets,
             "faults": self.faults,
             "requests": self.requests,
+            "limited": self.limited,
             "commits_sent": self.commits_sent,
             "task_tries": dict(self.task_tries),
             "failed_tasks": dict(self.failed_tasks),
@@ -245,14 +250,31 @@ def run_campaign(work: Path, campaign: Campaign) -> Figures:
     """Set up the catalog and the VOD videos, run everything twice with faults on, and count."""
     figures = Figures()
     started = time.monotonic()
+    per_second = (
+        campaign.calls_per_second
+    )  # call limits on: the platforms' own throttling, besides the faults
     lazada_config = LazadaSandboxConfig(
-        data_dir=work / "lazada", audit_seconds=0.5, fault_seed=campaign.seed, slow_seconds=2.0
+        data_dir=work / "lazada",
+        audit_seconds=0.5,
+        fault_seed=campaign.seed,
+        slow_seconds=2.0,
+        seller_calls_per_second=per_second,
+        call_burst=per_second / 2,
     )
     shopee_config = ShopeeSandboxConfig(
-        data_dir=work / "shopee", transcode_seconds=0.5, fault_seed=campaign.seed + 2, slow_seconds=2.0
+        data_dir=work / "shopee",
+        transcode_seconds=0.5,
+        fault_seed=campaign.seed + 2,
+        slow_seconds=2.0,
+        shop_calls_per_second=per_second,
     )
     vod_config = HuaweiVodSandboxConfig(
-        data_dir=work / "vod", transcode_seconds=0.5, fault_seed=campaign.seed + 1, slow_seconds=2.0
+        data_dir=work / "vod",
+        transcode_seconds=0.5,
+        fault_seed=campaign.seed + 1,
+        slow_seconds=2.0,
+        calls_per_minute=60 * per_second,
+        obs_requests_per_second=per_second,
     )
     os.environ["AIRFLOW_CONN_MEDIA_UPLOAD_LEDGER"] = "sqlite://" + str(work / "ledger.db").replace("/", "%2F")
     with (
@@ -361,6 +383,7 @@ def _count(
     figures.requests = {
         name: sum(emulator.backend.request_counts.values()) for name, emulator in emulators.items()
     }
+    figures.limited = {name: sum(emulator.backend.limited.values()) for name, emulator in emulators.items()}
     figures.commits_sent = {
         "lazada CompleteCreateVideo": lazada.backend.request_counts["/media/video/block/commit"],
         "shopee complete_video_upload": shopee.backend.request_counts[
@@ -388,7 +411,8 @@ def markdown(figures: Figures, campaign: Campaign) -> str:
     lines = [
         f"Seed {campaign.seed}, {campaign.fault_rate:.0%} of requests faulted, {sum(figures.videos.values())} videos "
         f"({campaign.catalog_rows} catalog rows, each on Lazada and on Shopee; {figures.videos['huawei_vod']} "
-        f"Huawei VOD uploads), two runs, {data['seconds']} s.",
+        f"Huawei VOD uploads), two runs, {data['seconds']} s. Call limits on: {campaign.calls_per_second:g} calls/s "
+        "per Lazada seller, Shopee shop, VOD tenant and OBS bucket, answered as each platform throttles.",
         "",
         "| Figure | Lazada | Shopee | Huawei VOD |",
         "|---|---|---|---|",
@@ -396,6 +420,7 @@ def markdown(figures: Figures, campaign: Campaign) -> str:
     ]
     for kind in ("unavailable", "throttle", "reset", "drop", "slow"):
         lines.append(row(f"faults: {kind}", [figures.faults[name].get(kind, 0) for name in names]))
+    lines.append(row("call limit answers", [figures.limited[name] for name in names]))
     for state, label in done.items():
         lines.append(row(f"videos {label}", [figures.finished[name].get(state, 0) for name in names]))
     others = [

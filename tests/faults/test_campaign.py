@@ -16,6 +16,7 @@ def test_a_seeded_campaign_loses_nothing_and_never_uploads_twice(tmp_path):
     assert sum(figures.videos.values()) >= 50
     assert sum(sum(kinds.values()) for kinds in figures.faults.values()) >= 50  # the faults did happen
     assert set(figures.faults["lazada"]) >= {"unavailable", "throttle", "reset", "drop", "slow"}
+    assert figures.limited["lazada"] > 0  # the call limit was met too, and waited out
     # Every video is on its product (Lazada, Shopee) or ready (VOD), or marked for a person: nothing is lost.
     assert set(figures.finished["lazada"]) <= {"attached", "needs_attention"}, figures.finished
     assert set(figures.finished["shopee"]) <= {"attached", "needs_attention"}, figures.finished

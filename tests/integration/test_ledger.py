@@ -56,7 +56,7 @@ def test_lookups_by_content_and_by_run(ledger):
     assert sorted(e.product for e in ledger.for_run("r2")) == ["sku:b", "sku:c"]
 
 
-def test_many_keys_are_read_at_once_whatever_their_platform_or_account(ledger):
+def test_many_keys_and_contents_are_read_at_once_whatever_their_platform_or_account(ledger):
     """A catalog batch's rows in a few queries: more products than one query takes, two platforms and
     accounts, a key whose content differs, and keys with no row."""
     for n in range(1_200):
@@ -64,12 +64,22 @@ def test_many_keys_are_read_at_once_whatever_their_platform_or_account(ledger):
     ledger.record(LedgerEntry("shopee", "shop", "item:1", SHA, PLANNED))
     ledger.record(LedgerEntry("lazada", "other", "sku:1", SHA, PLANNED))
     keys = [("lazada", "shop", f"sku:{n}", SHA) for n in range(0, 1_200, 3)]
-    keys += [("shopee", "shop", "item:1", SHA), ("lazada", "shop", "sku:2", "cd" * 32), ("vod", "x", "y", SHA)]
+    keys += [
+        ("shopee", "shop", "item:1", SHA),
+        ("lazada", "shop", "sku:2", "cd" * 32),
+        ("vod", "x", "y", SHA),
+    ]
     found = ledger.get_many(keys)
     assert set(found) == set(keys[:-2])
     assert all(found[key] == ledger.get(*key) for key in keys[:-2])
     assert found[("lazada", "shop", "sku:3", SHA)].made_video == "3"
     assert found[("shopee", "shop", "item:1", SHA)].made_video is None
+    contents = ledger.with_contents([("lazada", "shop", SHA), ("lazada", "other", SHA), ("vod", "x", SHA)])
+    assert {content: len(rows) for content, rows in contents.items()} == {
+        ("lazada", "shop", SHA): 1_200,
+        ("lazada", "other", SHA): 1,
+        ("vod", "x", SHA): 0,
+    }
 
 
 def test_without_a_connection_the_default_is_a_sqlite_file_in_airflow_home(monkeypatch, tmp_path):

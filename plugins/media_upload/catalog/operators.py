@@ -212,17 +212,21 @@ class CatalogPlanOperator(CatalogOperator):
                     [target for row in window for target in row.targets if target.platform == platform]
                 )
             found_jobs = each(window, lambda row: self._jobs(row, steps, problems))
+            checked: list[UploadJob] = []
             for row, found in zip(window, found_jobs, strict=True):
                 if isinstance(found, BaseException):  # no row vanishes: what could not be checked is reported
                     problems.append(RowProblem(row.line, UNCHECKED, str(found)))
                     continue
-                jobs += found
-                for job in found:
-                    content = (job.platform, job.account, job.content_sha256)
-                    if entry := self.ledger.get(*job.key):
-                        stored[job.key] = entry
-                    if content not in by_content:
-                        by_content[content] = self.ledger.with_content(*content)
+                checked += found
+            jobs += checked
+            stored.update(self.ledger.get_many(job.key for job in checked))
+            by_content.update(
+                self.ledger.with_contents(
+                    content
+                    for job in checked
+                    if (content := (job.platform, job.account, job.content_sha256)) not in by_content
+                )
+            )
             jobs.sort(key=lambda job: (job.line or 0, self.platforms.index(job.platform)))
             batch = plan_batch(
                 jobs, stored, by_content, limit=limit, upload_again=upload_again, done_states=done_states
