@@ -97,7 +97,16 @@ def test_huawei_vod_upload_shape(dagbag):
     assert ready.deferrable is True and ready.upstream_task_ids == {group + "confirm_upload"}
 
 
-STEPS = ("plan", "upload_chunk", "settle", "wait_and_attach", "report", "catalog_verdict", "next_batch")
+STEPS = (
+    "plan",
+    "upload_chunk",
+    "settle",
+    "wait_and_attach",
+    "wait_and_attach_late",
+    "report",
+    "catalog_verdict",
+    "next_batch",
+)
 
 
 def check_catalog_shape(dag, platforms: list[str]) -> None:
@@ -105,11 +114,15 @@ def check_catalog_shape(dag, platforms: list[str]) -> None:
     assert set(dag.task_ids) == {group + name for name in STEPS}
     assert [name for name in STEPS if dag.get_task(group + name).is_mapped] == ["upload_chunk"]
     assert dag.get_task(group + "upload_chunk").map_index_template == CHUNK_LABEL
-    for name in ("settle", "wait_and_attach", "report"):  # one video's failure does not stop the others
+    for name in ("settle", "wait_and_attach", "wait_and_attach_late", "report"):  # failures stay the video's
         assert dag.get_task(group + name).trigger_rule == "all_done", name
+    late = dag.get_task(group + "wait_and_attach_late")  # beside the report: a slow review holds nothing back
+    assert late.upstream_task_ids == {group + "wait_and_attach"} and not late.downstream_task_ids
+    assert late.late_from == group + "wait_and_attach" and dag.get_task(group + "wait_and_attach").late_after
+    assert late.outlets == dag.get_task(group + "wait_and_attach").outlets
     assert dag.get_task(group + "catalog_verdict").upstream_task_ids == {group + "report"}
     assert dag.get_task(group + "next_batch").upstream_task_ids == {group + "report"}
-    for name in ("plan", "settle", "wait_and_attach"):
+    for name in ("plan", "settle", "wait_and_attach", "wait_and_attach_late"):
         assert list(dag.get_task(group + name).connections) == platforms, name
     assert list(dag.get_task(group + "upload_chunk").partial_kwargs["connections"]) == platforms
 

@@ -63,15 +63,16 @@ class CatalogRun:
             CatalogSettleOperator(task_id="settle", plan_task_id="plan", connections=self.connections)
         )
 
-    def attach(self, outlets=(), until=None) -> list[dict]:
+    def attach(self, outlets=(), until=None, task_id="wait_and_attach", **options) -> list[dict]:
         """The deferred wait as the triggerer and the worker take turns at it: each deferral's trigger runs
         to its first event, and the task resumes with it; ``until`` runs between two turns."""
         operator = CatalogAttachOperator(
-            task_id="wait_and_attach",
+            task_id=task_id,
             settle_task_id="settle",
             outlets=list(outlets),
             poke_interval=0.2,
             connections=self.connections,
+            **options,
         )
         self.deferrals = 0
         resume: Any = None
@@ -89,7 +90,10 @@ class CatalogRun:
                     until(self.deferrals)
                 event = asyncio.run(asyncio.wait_for(deferred.trigger.run().__anext__(), 30))
                 resume = (event.payload,)
-        self.ti.xcoms[("wait_and_attach", "return_value")] = result
+        for pushed, key in list(self.ti.xcoms):
+            if pushed is None:
+                self.ti.xcoms[(task_id, key)] = self.ti.xcoms.pop((None, key))
+        self.ti.xcoms[(task_id, "return_value")] = result
         return result
 
     def report(self) -> dict:

@@ -15,6 +15,7 @@ from airflow.sdk import Asset, AssetAlias
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from media_upload.catalog.operators import (
+    catalog_videos_asset,
     product_video_events,
     product_videos_asset,
 )
@@ -91,6 +92,16 @@ def shop(sandbox, tmp_path, sample_video) -> Shop:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Events(dict):
+    """What Airflow gives a task as ``outlet_events``: an accessor per outlet."""
+
+    def __missing__(self, key):
+        accessor = SimpleNamespace(extra=None, added=[])
+        accessor.add = lambda asset, extra=None: accessor.added.append((asset, extra))
+        self[key] = accessor
+        return accessor
 
 
 @pytest.fixture
@@ -324,22 +335,58 @@ def test_each_video_is_attached_as_its_own_audit_passes_and_a_rejection_does_not
     assert run.verdict("False") is None
 
 
+def test_a_review_slower_than_late_after_goes_to_the_late_task_with_its_own_event(
+    make_lazada_sandbox, lazada_connection, ledger_connection, tmp_path, sample_video, catalog_run
+):
+    """One audit passes at once, one is still in review when the wait hands over: the run's event names the
+    first video without waiting for the second, which the late task attaches and names in its own."""
+    sandbox = make_lazada_sandbox(audit_seconds=600)
+    lazada_connection(sandbox)
+    ledger_connection("sqlite")
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    shop = Shop(folder, sample_video)
+    shop.add("quick")
+    shop.video("slow.mp4", seed=6)
+    shop.add("slow", "slow.mp4")
+    run = catalog_run()
+    run.upload(run.plan(shop.write()))
+    by_label = {job["label"]: job["video_id"] for job in run.settle()}
+    run.context["outlet_events"] = Events()
+    asset = catalog_videos_asset()
+
+    def audits(turn: int) -> None:
+        if turn == 1:
+            sandbox.backend.set_video_outcome(by_label["quick"], "AUDIT_SUCCESS", finish_now=True)
+
+    first = run.attach(outlets=[asset], until=audits, late_after=1.0)
+    assert [video["seller_sku"] for video in first] == ["quick"]
+    assert [video["seller_sku"] for video in run.context["outlet_events"][asset].extra["videos"]] == ["quick"]
+    assert "video" not in sandbox.backend.snapshot()["products"][shop.items["slow"]]["attributes"]
+    (late,) = run.xcom("wait_and_attach", "late")["pending"]
+    assert late[2] == "sku:slow"
+
+    sandbox.backend.set_video_outcome(by_label["slow"], "AUDIT_SUCCESS", finish_now=True)
+    run.context["outlet_events"] = Events()
+    second = run.attach(outlets=[asset], task_id="wait_and_attach_late", late_from="wait_and_attach")
+    assert [video["seller_sku"] for video in second] == ["slow"]
+    assert [video["seller_sku"] for video in run.context["outlet_events"][asset].extra["videos"]] == ["slow"]
+    assert (
+        sandbox.backend.snapshot()["products"][shop.items["slow"]]["attributes"]["video"] == by_label["slow"]
+    )
+    assert run.report()["attached"] == 2
+
+    run.ti.xcoms.pop(("wait_and_attach", "late"))  # nothing handed over: the late task has nothing to do
+    with pytest.raises(AirflowSkipException, match="none is late"):
+        run.attach(task_id="wait_and_attach_late", late_from="wait_and_attach")
+
+
 def test_attach_finds_the_item_by_seller_sku_and_emits_one_event_for_the_run(shop, sandbox, catalog_run):
     shop.add("shoe")
     run = catalog_run()
     run.upload(run.plan(shop.write()))
     (job,) = run.settle()
     run.ti.xcoms[("settle", "return_value")] = [{**job, "item_id": None, "sku_ids": []}]  # found by SellerSku
-
-    class Events(dict):
-        """What Airflow gives a task as ``outlet_events``: an accessor per outlet."""
-
-        def __missing__(self, key):
-            accessor = SimpleNamespace(extra=None, added=[])
-            accessor.add = lambda asset, extra=None: accessor.added.append((asset, extra))
-            self[key] = accessor
-            return accessor
-
     run.context["outlet_events"] = Events()
     asset, alias = product_videos_asset(), product_video_events()
     (attached,) = run.attach(outlets=[asset, alias])

@@ -290,6 +290,21 @@ def test_every_block_once_in_order_in_at_most_chunks_of_about_equal_bytes(sizes,
     assert {p["in_flight"] for p in payloads} == {4}
 
 
+@pytest.mark.parametrize(
+    ("size", "count", "block_size", "chunks", "in_flight"),
+    [
+        (300_000, 1_000, 3 * MB, 4, 8),  # small videos: 32 blocks in the air, whatever the chunk count
+        (300_000, 1_000, 3 * MB, 1, 32),
+        (3 * MB, 100, 3 * MB, 4, 3),  # 13 blocks of 3 MB in the air
+        (30 * MB, 4, 5 * MB, 4, 2),  # full-size blocks: the chunks share eight, as a single upload's do
+    ],
+)
+def test_small_blocks_go_more_at_once_within_the_same_memory(size, count, block_size, chunks, in_flight):
+    payloads = pack_chunks(jobs_of(*[size] * count, block_size=block_size), chunks, in_flight=None)
+    assert {payload["in_flight"] for payload in payloads} == {in_flight}
+    assert in_flight * len(payloads) * min(size, block_size) <= 40 * MB
+
+
 def test_segments_carry_the_whole_job():
     jobs = jobs_of(10 * MB)
     (payload,) = pack_chunks(jobs, 1, in_flight=8)

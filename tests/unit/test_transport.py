@@ -106,7 +106,7 @@ def test_keep_alive_on_the_provider_s_adapter_with_a_pool_for_the_blocks_in_flig
     session = LazadaHook(tcp_keep_alive_idle=45, tcp_keep_alive_count=4).session
     adapter = session.get_adapter("https://api.lazada.sg")
     assert isinstance(adapter, KeepAliveAdapter) and session.get_adapter("http://x") is adapter
-    assert adapter._pool_maxsize == 16 and adapter._pool_connections == 4
+    assert adapter._pool_maxsize == 48 and adapter._pool_connections == 4
     assert _keep_alive(adapter)[socket.TCP_KEEPIDLE] == 45 and _keep_alive(adapter)[socket.TCP_KEEPCNT] == 4
     through_proxy = adapter.proxy_manager_for("http://proxy.example:3128")
     assert (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1) in through_proxy.connection_pool_kw["socket_options"]
@@ -118,7 +118,7 @@ def test_keep_alive_extras_win_and_can_turn_it_off(lazada):
     assert _keep_alive(adapter)[socket.TCP_KEEPIDLE] == 30 and _keep_alive(adapter)[socket.TCP_KEEPINTVL] == 5
     session = lazada(tcp_keep_alive=False).session
     adapter = session.get_adapter("https://x")
-    assert type(adapter) is HTTPAdapter and adapter._pool_maxsize == 16
+    assert type(adapter) is HTTPAdapter and adapter._pool_maxsize == 48
     assert session.get_adapter("http://x") is adapter
 
 

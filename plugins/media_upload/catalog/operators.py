@@ -23,7 +23,6 @@ from media_upload.catalog.manifest import UNCHECKED, ManifestRow, RowProblem, re
 from media_upload.hooks import HUAWEI_VOD_CONN_ID, LAZADA_CONN_ID, SHOPEE_CONN_ID
 from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
 from media_upload.operators.base import UploadChunkMixin, optional_int, refuse
-from media_upload.transfer.plan import DEFAULT_IN_FLIGHT
 from media_upload.transfer.policy import shown
 
 if TYPE_CHECKING:
@@ -141,7 +140,8 @@ class CatalogPlanOperator(CatalogOperator):
         (templated)
     :param after_line: process only rows after this manifest line (set by the next-batch run). (templated)
     :param chunks: chunk tasks for the batch's blocks. (templated)
-    :param blocks_in_flight: blocks each chunk sends at once; by default the chunks share 8. (templated)
+    :param blocks_in_flight: blocks each chunk sends at once; by default the chunks share 8, or up to 32
+        small ones. (templated)
     :param upload_again_needs_attention: upload rows whose earlier upload needs attention. (templated)
     :param source_conn_id: the connection that reads a remote manifest and its videos (an HTTP connection
         only for its own host); never taken from a URL. ``[media_upload] allowed_sources`` says what may be
@@ -260,9 +260,7 @@ class CatalogPlanOperator(CatalogOperator):
             else:
                 begun.append(result)
         chunk_count = optional_int("chunks", self.chunks) or 1
-        in_flight = optional_int("blocks_in_flight", self.blocks_in_flight) or max(
-            1, DEFAULT_IN_FLIGHT // chunk_count
-        )
+        in_flight = optional_int("blocks_in_flight", self.blocks_in_flight)
         chunks = pack_chunks(begun, chunk_count, in_flight)
         report = {
             "manifest": shown(self.manifest),
@@ -432,28 +430,48 @@ class CatalogAttachOperator(CatalogOperator):
     platform's videos and fires as soon as any settles; the task attaches what settled and defers again
     for the rest, so a video never waits for its slower siblings.
 
-    When every video has settled (or ``timeout`` passed), adds one event to each Asset in ``outlets``
-    for the whole run, ``extra = {"run_id", "videos": [...]}`` naming every attached video with its
-    platform, and one event per video under each AssetAlias. A video whose product update fails
-    passingly makes the task fail at the end, after the others, so a retry finishes it.
+    When every video has settled, adds one event to each Asset in ``outlets`` for the videos it attached,
+    ``extra = {"run_id", "videos": [...]}`` naming each with its platform, and one event per video under
+    each AssetAlias. A video whose product update fails passingly makes the task fail at the end, after
+    the others, so a retry finishes it.
+
+    Audits that take longer than ``late_after`` seconds are handed over (XCom ``late``) to a second task
+    of this class with ``late_from`` naming this one: the run's event, its report and its next batch do not
+    wait for the slowest review, and the late videos get their own event when they settle.
 
     :param settle_task_id: the settle task, whose output lists the videos.
     :param poke_interval: the longest wait between two looks at a platform that does not push.
-    :param timeout: how long to wait for the audits, in seconds.
+    :param timeout: how long to wait for the audits, in seconds (late ones included).
+    :param late_after: seconds after which the videos still waited for are handed over; None: never.
+    :param late_from: wait only for the videos this task handed over.
     """
 
     def __init__(
-        self, *, settle_task_id: str, poke_interval: float = 30, timeout: float = 24 * 3600, **kwargs: Any
+        self,
+        *,
+        settle_task_id: str,
+        poke_interval: float = 30,
+        timeout: float = 24 * 3600,
+        late_after: float | None = None,
+        late_from: str | None = None,
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "all_done")
         super().__init__(**kwargs)
         self.settle_task_id = settle_task_id
         self.poke_interval = poke_interval
         self.wait_timeout = timeout
+        self.late_after = late_after
+        self.late_from = late_from
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from media_upload.ledger import REJECTED
 
+        if self.late_from:
+            late = context["ti"].xcom_pull(task_ids=self.late_from, key="late")
+            if not late:
+                raise AirflowSkipException(f"Every video settled in {self.late_from}: none is late")
+            return self._settle(context, {}, late["pending"], float(late["deadline"]))
         videos = context["ti"].xcom_pull(task_ids=self.settle_task_id)
         if not videos:
             raise AirflowSkipException("No video was committed, so there is nothing to wait for")
@@ -466,7 +484,9 @@ class CatalogAttachOperator(CatalogOperator):
             if (entry := entries.get(job.key)) is None
             or entry.state not in (steps[job.platform].done_state, REJECTED)
         ]
-        return self._settle(context, {}, pending, time.time() + self.wait_timeout)
+        started = time.time()
+        hand_over = started + self.late_after if self.late_after is not None else None
+        return self._settle(context, {}, pending, started + self.wait_timeout, hand_over=hand_over)
 
     def resume(self, context: Context, event: dict[str, Any]) -> list[dict[str, Any]]:
         """Back from the trigger: its event names the states it saw, the videos it could not read, and
@@ -481,6 +501,7 @@ class CatalogAttachOperator(CatalogOperator):
             float(echo["deadline"]),
             unreadable,
             echo.get("unattached", ()),
+            echo.get("hand_over"),
         )
 
     def _settle(
@@ -491,6 +512,7 @@ class CatalogAttachOperator(CatalogOperator):
         deadline: float,
         unreadable: Mapping[str, str] | None = None,
         unattached: Sequence[str] = (),
+        hand_over: float | None = None,
     ) -> list[dict[str, Any]]:
         """Attach what settled; then, before deferring again, take the states already pushed for the rest
         (they came while this task attached), so a video never waits a trigger's round trip it need not."""
@@ -536,7 +558,8 @@ class CatalogAttachOperator(CatalogOperator):
                 for job in waiting
             ):
                 break
-        if waiting and time.time() < deadline:
+        late = bool(waiting) and hand_over is not None and time.time() >= hand_over
+        if waiting and not late and time.time() < deadline:
             self.log.info(
                 "%d video(s) attached or settled so far; waiting for %d",
                 len(jobs) - len(waiting),
@@ -559,19 +582,37 @@ class CatalogAttachOperator(CatalogOperator):
                         "deadline": deadline,
                         "unreadable": unreadable,
                         "unattached": retry,
+                        "hand_over": hand_over,
                     },
+                    until=hand_over,
                 ),
                 method_name="resume",
                 timeout=timedelta(seconds=max(deadline - time.time(), 1)),
             )
-        for job in waiting:
-            self.log.warning(
-                "%s %s: video %s has no final state yet; the next run waits again",
-                steps[job.platform].title,
-                job.label,
-                job.video_id,
+        if late:
+            self.log.info(
+                "%d video(s) still in review after %.0f s: the late-audit task waits for them",
+                len(waiting),
+                self.late_after or 0,
             )
-        attached = self._attached(steps, jobs.values(), context["run_id"])
+            context["ti"].xcom_push(
+                key="late", value={"pending": [list(job.key) for job in waiting], "deadline": deadline}
+            )
+        else:
+            for job in waiting:
+                self.log.warning(
+                    "%s %s: video %s has no final state yet; the next run waits again",
+                    steps[job.platform].title,
+                    job.label,
+                    job.video_id,
+                )
+        named = list(jobs.values())
+        if self.late_from:  # only the videos handed over: the first task's event named the others
+            late_keys = {
+                tuple(key) for key in context["ti"].xcom_pull(task_ids=self.late_from, key="late")["pending"]
+            }
+            named = [job for job in named if job.key in late_keys]
+        attached = self._attached(steps, named, context["run_id"])
         self._emit(context, attached)
         problems = [f"product not updated yet: {line}" for line in retry]
         problems += [f"state not read: {key}: {message}" for key, message in unreadable.items()]

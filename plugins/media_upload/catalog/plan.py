@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from media_upload.ledger import ATTACHED, LedgerEntry
 from media_upload.steps.common import Segment, UploadJob, chunk_payload
 from media_upload.steps.rules import Action, decide
-from media_upload.transfer.plan import BlockPlan
+from media_upload.transfer.plan import BlockPlan, catalog_in_flight
 
 #: A ledger row's key: (platform, account, product, content SHA-256); content rows: (platform, account, SHA).
 Key = tuple[str, str, str, str]
@@ -103,13 +103,15 @@ def plan_batch(
     return batch
 
 
-def pack_chunks(jobs: Sequence[UploadJob], chunks: int, in_flight: int) -> list[dict[str, object]]:
+def pack_chunks(jobs: Sequence[UploadJob], chunks: int, in_flight: int | None) -> list[dict[str, object]]:
     """The blocks of ``jobs`` (each with its ``upload_id``) in at most ``chunks`` chunk tasks of about equal
-    bytes, in manifest order; a large video may span chunks, a small one shares a chunk with others."""
+    bytes, in manifest order; a large video may span chunks, a small one shares a chunk with others. Each
+    sends ``in_flight`` blocks at once (by default :func:`catalog_in_flight` for these blocks)."""
     blocks = [(job, block) for job in jobs for block in BlockPlan(job.size, job.block_size).blocks]
     if not blocks:
         return []
     count = min(chunks, len(blocks))
+    in_flight = in_flight or catalog_in_flight([block.length for _, block in blocks], count)
     total = sum(block.length for _, block in blocks)
     payloads: list[list[Segment]] = [[] for _ in range(count)]
     filled = 0

@@ -53,9 +53,9 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
 
     conn_name_attr: str
     conn_type: str
-    #: Connections kept open per host: the blocks a chunk sends at once (8 by default) and the VOD authority
-    #: calls beside them. Four hosts: a gateway and its auth host, or VOD and an OBS bucket.
-    pool_maxsize = 16
+    #: Connections kept open per host: the blocks a chunk sends at once (up to 32 small ones) and the
+    #: commits beside them (16). Four hosts: a gateway and its auth host, or VOD and an OBS bucket.
+    pool_maxsize = 48
     pool_connections = 4
 
     def __init__(

@@ -43,6 +43,7 @@ def catalog_upload(
     chunk_retries: int = 3,
     poke_interval: float = 30,
     audit_timeout: timedelta = timedelta(hours=24),
+    late_after: timedelta | None = timedelta(minutes=15),
     group_id: str = "catalog",
 ) -> XComArg:
     """Upload every new or changed video of a manifest to each marketplace its rows name, and put each on
@@ -56,6 +57,9 @@ def catalog_upload(
     the moment its own audit passes; one event on each Asset of ``outlets`` for the run, one per video on
     each AssetAlias) → ``report`` → ``catalog_verdict`` (fails the run when a video failed, if
     ``fail_on_video_errors``) and ``next_batch`` (a run for the rows past ``[core] max_map_length``).
+    Videos still in review ``late_after`` the wait began go to ``wait_and_attach_late`` (deferred, beside
+    the report), which attaches them as they pass and adds their own event: a slow review holds back
+    neither the run's event, nor its report, nor the next batch. ``late_after=None`` waits for all in one.
 
     ``platforms`` the catalog uploads to, with their ``connections`` (by default each platform's default
     connection); ``source_conn_id`` reads a remote manifest and its videos. ``pool`` shares an API budget
@@ -101,11 +105,23 @@ def catalog_upload(
             settle_task_id=settle.task_id,
             poke_interval=poke_interval,
             timeout=audit_timeout.total_seconds(),
+            late_after=late_after.total_seconds() if late_after is not None else None,
             outlets=list(outlets),
             **common,
             **limits,
         )
         settle >> attach
+        late = CatalogAttachOperator(
+            task_id="wait_and_attach_late",
+            settle_task_id=settle.task_id,
+            late_from=attach.task_id,
+            poke_interval=poke_interval,
+            timeout=audit_timeout.total_seconds(),
+            outlets=list(outlets),
+            **common,
+            **limits,
+        )
+        attach >> late
         report = CatalogReportOperator(task_id="report", plan_task_id=plan.task_id, **common)
         attach >> report
         verdict = CatalogVerdictOperator(

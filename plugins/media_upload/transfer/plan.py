@@ -8,6 +8,7 @@ upload lives here, once, for both platforms.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from media_upload.transfer.errors import SourceError
@@ -157,6 +158,10 @@ def plan_chunks(block_count: int, chunks: int) -> list[Chunk]:
 
 #: In flight at once for one upload unless told otherwise: the link limit the benchmarks measure against.
 DEFAULT_IN_FLIGHT = 8
+#: A catalog of small videos keeps more blocks in the air, as many as fit in the bytes of eight 5 MB blocks
+#: and at most this many: a small block's time is its round trip, not its bytes.
+IN_FLIGHT_BYTES = 40 * MB
+MAX_IN_FLIGHT = 32
 #: Bytes per chunk task when the number of chunks is left to the planner. A chunk task costs about a
 #: second of scheduling and start-up before its first byte (docs/benchmarks.md), so smaller files go in
 #: fewer chunks; a 95 MB video gets two.
@@ -206,3 +211,11 @@ def plan_upload(
     rules.check_part_size(source, size, block_size)
     blocks = BlockPlan(size, block_size)
     return UploadPlan(blocks, plan_chunks(blocks.count, chunk_count), in_flight)
+
+
+def catalog_in_flight(block_lengths: Sequence[int], chunk_count: int) -> int:
+    """Blocks each of ``chunk_count`` chunk tasks keeps in the air for blocks of these lengths: eight in all
+    for blocks of 5 MB or more, up to :data:`MAX_IN_FLIGHT` for small ones (memory stays under 40 MB)."""
+    average = sum(block_lengths) / max(len(block_lengths), 1)
+    total = min(MAX_IN_FLIGHT, max(DEFAULT_IN_FLIGHT, int(IN_FLIGHT_BYTES // max(average, 1))))
+    return max(1, total // max(chunk_count, 1))

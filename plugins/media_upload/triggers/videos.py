@@ -12,6 +12,7 @@ is named in the event and left out of the wait; the others go on. It only reads.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ class VideosSettledTrigger(BaseTrigger):
     :param gather_seconds: how long to wait, once one video settled, for others settling with it.
     :param echo: what the deferring task needs back when it resumes (every event carries it): a task's own
         deferral arguments are not kept by every way Airflow runs triggers.
+    :param until: when to give the task back the states seen so far even if none settled (epoch seconds).
 
     Yields ``{"status": "settled", "states": {"<platform>:<video id>": state}, "failed": {"<platform>:<video
     id>": message}, "echo"}`` with every state seen and every video whose state could not be read: after
@@ -48,6 +50,7 @@ class VideosSettledTrigger(BaseTrigger):
         max_consecutive_errors: int = 5,
         gather_seconds: float = 0.25,
         echo: dict[str, Any] | None = None,
+        until: float | None = None,
     ) -> None:
         super().__init__()
         self.videos = [dict(video) for video in videos]
@@ -56,6 +59,7 @@ class VideosSettledTrigger(BaseTrigger):
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.gather_seconds = float(gather_seconds)
         self.echo = dict(echo or {})
+        self.until = until
         self.seen: dict[str, str] = {}
         self.failed: dict[str, str] = {}
 
@@ -69,6 +73,7 @@ class VideosSettledTrigger(BaseTrigger):
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "gather_seconds": self.gather_seconds,
                 "echo": self.echo,
+                "until": self.until,
             },
         )
 
@@ -141,10 +146,12 @@ class VideosSettledTrigger(BaseTrigger):
             for (platform, conn_id), videos in self._groups().items()
         }
         try:
-            done, _ = await asyncio.wait(watches, return_when=asyncio.FIRST_COMPLETED)
+            timeout = None if self.until is None else max(self.until - time.time(), 0.0)
+            done, _ = await asyncio.wait(watches, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # a bug in a watch ends the trigger with its error
-            await asyncio.sleep(self.gather_seconds)  # others settling meanwhile come back in the same event
+            if done:
+                await asyncio.sleep(self.gather_seconds)  # others settling meanwhile come in the same event
             yield TriggerEvent(
                 {
                     "status": "settled",
