@@ -524,10 +524,14 @@ class CatalogAttachOperator(CatalogOperator):
         waiting = [jobs[tuple(key)] for key in pending if tuple(key) in jobs]  # type: ignore[index]
         while True:
             audited, still = [], []
-            for job in waiting:
+            seen = [(job, states.get(video_key(job.platform, job.video_id or ""))) for job in waiting]
+            verdicts = each(  # each verdict is recorded in the ledger: many at once
+                seen, lambda pair: steps[pair[0].platform].audited(*pair) if pair[1] else None
+            )
+            for (job, state), verdict in zip(seen, verdicts, strict=True):
+                if isinstance(verdict, BaseException):
+                    raise verdict
                 key = video_key(job.platform, job.video_id or "")
-                state = states.get(key)
-                verdict = steps[job.platform].audited(job, state) if state else None
                 if verdict is None and key in unreadable:
                     reason = f"its state could not be read ({unreadable[key]}); the next run waits again"
                     steps[job.platform].record(job, reason=reason[:1000])
