@@ -412,20 +412,10 @@ class UploadLedger:
         """The rows of many keys in a few queries (a catalog's batch reads a thousand at once), by key;
         keys with no row are absent."""
         wanted = {(key[0], key[1], key[2], key[3]) for key in keys}
-        products: dict[tuple[str, str], list[str]] = {}
-        for platform, account, product, _ in sorted(wanted):
-            products.setdefault((platform, account), []).append(product)
-        p, found = self.placeholder, {}
-        for (platform, account), names in products.items():
-            for start in range(0, len(names), 500):
-                batch = names[start : start + 500]
-                for entry in self._rows(
-                    f"platform = {p} AND account = {p} AND product IN ({', '.join([p] * len(batch))})",
-                    (platform, account, *batch),
-                ):
-                    if entry.key in wanted:
-                        found[entry.key] = entry
-        return found
+        rows = self._rows_in(
+            "product", [(platform, account, product) for platform, account, product, _ in wanted]
+        )
+        return {entry.key: entry for entry in rows if entry.key in wanted}
 
     def with_content(self, platform: str, account: str, content_sha256: str) -> list[LedgerEntry]:
         """Every product of ``account`` that received this content (to reuse one video for them all)."""
@@ -441,19 +431,24 @@ class UploadLedger:
         found: dict[tuple[str, str, str], list[LedgerEntry]] = {
             (content[0], content[1], content[2]): [] for content in contents
         }
-        hashes: dict[tuple[str, str], list[str]] = {}
-        for platform, account, sha256 in sorted(found):
-            hashes.setdefault((platform, account), []).append(sha256)
-        p = self.placeholder
-        for (platform, account), names in hashes.items():
+        for entry in self._rows_in("content_sha256", list(found)):
+            found[(entry.platform, entry.account, entry.content_sha256)].append(entry)
+        return found
+
+    def _rows_in(self, column: str, wanted: Sequence[tuple[str, str, str]]) -> list[LedgerEntry]:
+        """Rows whose (platform, account, ``column``) is one of ``wanted``, 500 values to a query."""
+        values: dict[tuple[str, str], list[str]] = {}
+        for platform, account, value in sorted(set(wanted)):
+            values.setdefault((platform, account), []).append(value)
+        p, rows = self.placeholder, []
+        for (platform, account), names in values.items():
             for start in range(0, len(names), 500):
                 batch = names[start : start + 500]
-                for entry in self._rows(
-                    f"platform = {p} AND account = {p} AND content_sha256 IN ({', '.join([p] * len(batch))})",
+                rows += self._rows(
+                    f"platform = {p} AND account = {p} AND {column} IN ({', '.join([p] * len(batch))})",
                     (platform, account, *batch),
-                ):
-                    found[(entry.platform, entry.account, entry.content_sha256)].append(entry)
-        return found
+                )
+        return rows
 
     def with_video(self, platform: str, account: str, video_id: str) -> list[LedgerEntry]:
         p = self.placeholder

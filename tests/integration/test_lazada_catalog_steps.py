@@ -90,6 +90,17 @@ def shop(sandbox, tmp_path, sample_video) -> Shop:
     return Shop(folder, sample_video)
 
 
+@pytest.fixture
+def reviewing(make_lazada_sandbox, lazada_connection, ledger_connection, tmp_path, sample_video):
+    """An emulator whose audits last ten minutes unless a test ends them, and a shop on it."""
+    sandbox = make_lazada_sandbox(audit_seconds=600)
+    lazada_connection(sandbox)
+    ledger_connection("sqlite")
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    return sandbox, Shop(folder, sample_video)
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -292,16 +303,12 @@ def test_a_chunk_commits_each_video_while_its_other_blocks_still_go_up(
 
 
 def test_each_video_is_attached_as_its_own_audit_passes_and_a_rejection_does_not_fail_the_wait(
-    make_lazada_sandbox, lazada_connection, ledger_connection, tmp_path, sample_video, catalog_run
+    reviewing, catalog_run
 ):
     """Three videos whose audits end at different times: the good one goes on its product while the
     others are still being audited, the rejected one is recorded at once, the slow one comes last."""
-    sandbox = make_lazada_sandbox(audit_seconds=600)
-    lazada_connection(sandbox)
-    ledger_connection("sqlite")
-    folder = tmp_path / "catalog"
-    folder.mkdir()
-    shop = Shop(folder, sample_video)
+    sandbox, shop = reviewing
+    folder = shop.folder
     shop.add("good")
     shop.video("bad.mp4", seed=4)
     shop.add("bad", "bad.mp4")
@@ -335,17 +342,10 @@ def test_each_video_is_attached_as_its_own_audit_passes_and_a_rejection_does_not
     assert run.verdict("False") is None
 
 
-def test_a_review_slower_than_late_after_goes_to_the_late_task_with_its_own_event(
-    make_lazada_sandbox, lazada_connection, ledger_connection, tmp_path, sample_video, catalog_run
-):
+def test_a_review_slower_than_late_after_goes_to_the_late_task_with_its_own_event(reviewing, catalog_run):
     """One audit passes at once, one is still in review when the wait hands over: the run's event names the
     first video without waiting for the second, which the late task attaches and names in its own."""
-    sandbox = make_lazada_sandbox(audit_seconds=600)
-    lazada_connection(sandbox)
-    ledger_connection("sqlite")
-    folder = tmp_path / "catalog"
-    folder.mkdir()
-    shop = Shop(folder, sample_video)
+    sandbox, shop = reviewing
     shop.add("quick")
     shop.video("slow.mp4", seed=6)
     shop.add("slow", "slow.mp4")
