@@ -525,9 +525,7 @@ class CatalogAttachOperator(CatalogOperator):
         while True:
             audited, still = [], []
             seen = [(job, states.get(video_key(job.platform, job.video_id or ""))) for job in waiting]
-            verdicts = each(  # each verdict is recorded in the ledger: many at once
-                seen, lambda pair: steps[pair[0].platform].audited(*pair) if pair[1] else None
-            )
+            verdicts = each(seen, lambda pair: self._verdict(steps, *pair))  # recorded: many at once
             for (job, state), verdict in zip(seen, verdicts, strict=True):
                 if isinstance(verdict, BaseException):
                     raise verdict
@@ -623,6 +621,11 @@ class CatalogAttachOperator(CatalogOperator):
         if problems:  # after the others are attached: a retry finishes these
             raise AirflowException("A retry tries these again:\n" + "\n".join(problems))
         return attached
+
+    @staticmethod
+    def _verdict(steps: Mapping[str, PlatformSteps], job: UploadJob, state: str | None) -> str | None:
+        """The platform's verdict on ``state`` recorded in the ledger; None while there is no state."""
+        return steps[job.platform].audited(job, state) if state else None
 
     def _attach(self, steps: Mapping[str, PlatformSteps], audited: Sequence[UploadJob]) -> list[str]:
         """Put each audited video on its product; returns the passing failures, for a retry."""

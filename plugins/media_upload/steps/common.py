@@ -273,12 +273,12 @@ def send_chunk(
     ledger: UploadLedger,
     send: Callable[[UploadJob, BlockTask, bytes], str],
     logger: Any,
-    sent: Callable[[UploadJob], None] = lambda job: None,
+    all_sent: Callable[[UploadJob], object] = lambda job: None,
 ) -> ChunkResult:
     """Send every block of the chunk the platform does not have yet, ``in_flight`` at once.
 
     Blocks the ledger holds acknowledgements for are not sent again; each new acknowledgement is written
-    before the next completion is counted, and ``sent`` hears of each upload whose last block of this
+    before the next completion is counted, and ``all_sent`` hears of each upload whose last block of this
     chunk is in. A source that changed since the plan fails its own job.
     """
     segments = segments_of(chunk)
@@ -321,7 +321,7 @@ def send_chunk(
         for ack in acks:
             unsent[ack.task.upload] -= 1
             if not unsent[ack.task.upload]:
-                sent(jobs[ack.task.upload])
+                all_sent(jobs[ack.task.upload])
 
     if reused_blocks:
         logger.info(
@@ -720,7 +720,7 @@ def send_and_finish(chunk: Mapping[str, Any], steps: Mapping[str, PlatformSteps]
             ledger,
             lambda job, task, data: steps[job.platform].send_block(job, task, data),
             logger,
-            sent=lambda job: early.setdefault(job.upload_id or "", pool.submit(finish, job)),
+            all_sent=lambda job: early.setdefault(job.upload_id or "", pool.submit(finish, job)),
         )
     for future in early.values():
         future.result()
