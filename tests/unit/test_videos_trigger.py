@@ -17,13 +17,18 @@ class Refused(Exception):
     """Stands for a permanent error (refused credentials, an upload the platform does not know)."""
 
 
+class Throttled(Exception):
+    """Stands for the platform's "too many calls"."""
+
+
 class FakeReader(StateReader):
     """States from a table; ids in ``refused`` (or every id when ``refused`` holds "*") raise ``Refused``,
-    ``flaky`` raises a passing error that many times first."""
+    ``flaky`` raises a passing error that many times first, ``throttled`` a throttle answer."""
 
     table: dict[str, str] = {}
     refused: set[str] = set()
     flaky = 0
+    throttled = 0
     calls: list[tuple[str, ...]] = []
 
     async def pause(self, video_ids: Sequence[str], seconds: float) -> None:
@@ -31,6 +36,9 @@ class FakeReader(StateReader):
 
     async def states(self, video_ids: Sequence[str]) -> dict[str, str]:
         FakeReader.calls.append((self.conn_id, *video_ids))
+        if FakeReader.throttled:
+            FakeReader.throttled -= 1
+            raise Throttled("too many calls")
         if FakeReader.flaky:
             FakeReader.flaky -= 1
             raise ConnectionError("reset")
@@ -41,10 +49,14 @@ class FakeReader(StateReader):
     def is_permanent(self, exc: Exception) -> bool:
         return isinstance(exc, Refused)
 
+    def is_throttled(self, exc: Exception) -> bool:
+        return isinstance(exc, Throttled)
+
 
 @pytest.fixture
 def reader(monkeypatch):
     FakeReader.table, FakeReader.refused, FakeReader.flaky, FakeReader.calls = {}, set(), 0, []
+    FakeReader.throttled = 0
     monkeypatch.setattr(videos, "load", lambda path: FakeReader)
     return FakeReader
 
@@ -101,3 +113,39 @@ def test_a_group_that_keeps_failing_is_given_up_after_its_budget(reader):
     event = first_event(watched)
     assert list(event["failed"]) == ["lazada:L1"] and "reset" in event["failed"]["lazada:L1"]
     assert len(reader.calls) == 3
+
+
+def test_the_platform_s_call_limit_is_waited_out_however_long(reader):
+    """Throttle answers are the platform asking to slow down (the hook has paused the connection): a
+    wait that meets more of them than its error budget still settles, and names nothing as unreadable."""
+    reader.table = {"L1": "DONE"}
+    reader.throttled = 10
+    watched = VideosSettledTrigger(
+        [video("lazada", "L1")], first_poll_interval=0, max_consecutive_errors=3, gather_seconds=0
+    )
+    event = first_event(watched)
+    assert event["states"] == {"lazada:L1": "DONE"} and event["failed"] == {}
+    assert len(reader.calls) == 11
+
+
+class OneByOne(StateReader):
+    """Reads each video alone: "B" is throttled, "X" refused, the others done."""
+
+    async def state(self, video_id: str) -> str:
+        if video_id == "B":
+            raise Throttled("too many calls")
+        if video_id == "X":
+            raise Refused("no such upload")
+        return "DONE"
+
+    def is_permanent(self, exc: Exception) -> bool:
+        return isinstance(exc, Refused)
+
+
+def test_a_read_that_fails_in_passing_leaves_only_its_own_video_for_the_next_look():
+    reader = OneByOne("shopee_default")
+    assert asyncio.run(reader.states(["A", "B", "C"])) == {"A": "DONE", "C": "DONE"}
+    with pytest.raises(Throttled):  # nothing read at all: the look failed
+        asyncio.run(reader.states(["B"]))
+    with pytest.raises(Refused):  # a permanent error is told, so the video can be left out
+        asyncio.run(reader.states(["A", "X"]))

@@ -198,6 +198,10 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
                 f"connection {self.conn_id!r}: calls_per_second and call_burst must be positive numbers ({exc})"
             ) from None
 
+    def is_throttle(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the platform's "too many calls" answer: waited out, never a failed look."""
+        return False
+
     def throttled(self, exc: BaseException) -> None:
         """The platform answered "too many calls": pause this connection's calls in every process, for the
         ban the answer names ("this ban will last 5 seconds") or the policy's throttle pause."""

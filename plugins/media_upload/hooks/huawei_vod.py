@@ -158,6 +158,9 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
     conn_type = "huawei_vod"
     hook_name = "Huawei Cloud VOD"
 
+    def is_throttle(self, exc: BaseException) -> bool:
+        return _throttled(exc)
+
     def __init__(
         self,
         huawei_vod_conn_id: str = default_conn_name,

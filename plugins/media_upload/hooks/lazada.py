@@ -212,6 +212,9 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
     conn_type = "lazada"
     hook_name = "Lazada Open Platform"
 
+    def is_throttle(self, exc: BaseException) -> bool:
+        return _throttled(exc)
+
     def __init__(
         self,
         lazada_conn_id: str = default_conn_name,

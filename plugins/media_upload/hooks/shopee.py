@@ -188,6 +188,9 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
     conn_type = "shopee"
     hook_name = "Shopee Open Platform"
 
+    def is_throttle(self, exc: BaseException) -> bool:
+        return _throttled(exc)
+
     def __init__(
         self,
         shopee_conn_id: str = default_conn_name,

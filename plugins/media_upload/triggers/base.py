@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from media_upload.hooks.base import PlatformHook
 
 
 class PollingTrigger(BaseTrigger):
@@ -46,6 +49,15 @@ class PollingTrigger(BaseTrigger):
         """Errors no amount of polling will cure (refused credentials, a bad request)."""
         raise NotImplementedError
 
+    @property
+    def hook(self) -> PlatformHook[Any]:
+        raise NotImplementedError
+
+    def is_throttled(self, exc: Exception) -> bool:
+        """The platform's "too many calls": the hook has paused the connection, so the look is waited
+        out and never counts as a failed one."""
+        return self.hook.is_throttle(exc)
+
     async def pause(self, seconds: float) -> None:
         """The wait before the next check; a trigger woken by pushed messages waits for those."""
         await asyncio.sleep(seconds)
@@ -59,6 +71,8 @@ class PollingTrigger(BaseTrigger):
             try:
                 payload = await self.check()
             except Exception as exc:
+                if self.is_throttled(exc):
+                    continue
                 errors += 1
                 self.log.warning("Polling %s failed (%d in a row): %s", self.subject, errors, exc)
                 if self.is_permanent(exc) or errors >= self.max_consecutive_errors:
@@ -88,14 +102,30 @@ class StateReader:
         await asyncio.sleep(seconds)
 
     async def states(self, video_ids: Sequence[str]) -> dict[str, str]:
-        """Each video's state, ``concurrency`` reads at once."""
+        """The states read, ``concurrency`` reads at once. A read that fails in passing (a throttle answer
+        under the platform's call limit, a reset) leaves its video for the next look while the others
+        count; a permanent error, or no state read at all, is raised."""
         gate = asyncio.Semaphore(self.concurrency)
 
-        async def one(video_id: str) -> tuple[str, str]:
+        async def one(video_id: str) -> str:
             async with gate:
-                return video_id, await self.state(video_id)
+                return await self.state(video_id)
 
-        return dict(await asyncio.gather(*(one(video_id) for video_id in video_ids)))
+        found: dict[str, str] = {}
+        failures: list[Exception] = []
+        for video_id, result in zip(
+            video_ids, await asyncio.gather(*map(one, video_ids), return_exceptions=True), strict=True
+        ):
+            if isinstance(result, Exception):
+                failures.append(result)
+            elif isinstance(result, BaseException):  # cancelled: the trigger is stopping
+                raise result
+            else:
+                found[video_id] = result
+        permanent = [exc for exc in failures if self.is_permanent(exc)]
+        if permanent or (failures and not found):
+            raise (permanent or failures)[0]
+        return found
 
     async def state(self, video_id: str) -> str:
         raise NotImplementedError
@@ -103,3 +133,12 @@ class StateReader:
     def is_permanent(self, exc: Exception) -> bool:
         """Errors no amount of polling will cure (refused credentials, a bad request)."""
         raise NotImplementedError
+
+    @property
+    def hook(self) -> PlatformHook[Any]:
+        raise NotImplementedError
+
+    def is_throttled(self, exc: Exception) -> bool:
+        """The platform's "too many calls": the hook has paused the connection, so the look is waited
+        out and never counts as a failed one."""
+        return self.hook.is_throttle(exc)

@@ -103,6 +103,8 @@ class VideosSettledTrigger(BaseTrigger):
             try:
                 states = await reader.states(pending)
             except Exception as exc:
+                if reader.is_throttled(exc):
+                    continue
                 if reader.is_permanent(exc) and len(pending) > 1:
                     states = await self._one_by_one(platform, reader, pending)
                 else:
