@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod sandbox-shopee lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment test-security bench-push bench-scale bench-view
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod sandbox-shopee lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment test-security bench-push bench-vod-push bench-scale bench-view
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -82,6 +82,10 @@ test-security: $(BIN)/.installed
 # Push against poll on a real deployment: audit-to-update delay, GetVideo calls, 1,000 waiting videos.
 bench-push: $(BIN)/.installed
 	$(BIN)/python bench/push.py --rounds 4 --out docs/benchmarks.md
+
+# VOD's notifications against polling ShowAssetMeta on a real deployment: ready-to-verdict delay, calls per asset.
+bench-vod-push: $(BIN)/.installed
+	$(BIN)/python bench/vod_push.py --rounds 3 --out docs/benchmarks.md
 
 # Catalogs of 100, 1,000 and 3,000 small videos and 100 large ones on CeleryExecutor with call limits on,
 # beside a lazop-sdk script; the view's answers with 10,000 uploads in the ledger.

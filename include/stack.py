@@ -129,6 +129,8 @@ class LocalStack:
         API, where the UI lists them and their Test button works.
     :param lazada_push: the Lazada emulator pushes video states to the api-server's receiver, and the
         ``lazada_default`` connection turns push on (audit waits take the messages instead of polling).
+    :param vod_push: the VOD emulator sends signed event notifications to the api-server's receiver, and
+        the ``huawei_vod_default`` connection turns push on with their key.
     :param connection_extras: fields to add to a connection's extra: ``{"lazada_default": {...}}``.
     :param allowed_sources: ``[media_upload] allowed_sources``: folders and URL prefixes runs may read;
         by default ``home/media`` (where :attr:`media` puts files) and the samples in ``include/media``.
@@ -147,6 +149,7 @@ class LocalStack:
     api_port: int = 0
     connections_in_env: bool = True
     lazada_push: bool = False
+    vod_push: bool = False
     connection_extras: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     allowed_sources: tuple[str, ...] = ()
     extra_dags: tuple[Path, ...] = ()
@@ -165,9 +168,10 @@ class LocalStack:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
 
-    def push_url(self, conn_id: str = "lazada_default") -> str:
-        """The receiver of Lazada's pushed video states for connection ``conn_id`` (the plugin's route)."""
-        return f"{self.api_url}/media-uploads/push/lazada/{conn_id}"
+    def push_url(self, conn_id: str = "lazada_default", platform: str = "lazada") -> str:
+        """The receiver of a platform's pushed states for connection ``conn_id`` (the plugin's route;
+        ``platform`` is ``lazada`` or ``huawei-vod``)."""
+        return f"{self.api_url}/media-uploads/push/{platform}/{conn_id}"
 
     @property
     def dags_folder(self) -> Path:
@@ -290,6 +294,9 @@ class LocalStack:
         port = free_port()
         if name == "lazada" and self.lazada_push and "--push-url" not in arguments:
             arguments = [*arguments, "--push-url", self.push_url()]
+        if name == "huawei-vod" and self.vod_push and "--push-url" not in arguments:
+            receiver = self.push_url("huawei_vod_default", "huawei-vod")
+            arguments = [*arguments, "--push-url", receiver, "--push-key", secrets.token_hex(16)]
         if name in self.public_names:
             arguments = [*arguments, "--public-url", f"http://{self.public_names[name]}:{port}"]
         data = self.home / "sandbox" / name
@@ -614,6 +621,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         connections_in_env=False,
         lazada_push=True,
+        vod_push=True,
     )
     stop = False
 
@@ -637,7 +645,8 @@ def main(argv: list[str] | None = None) -> int:
 Airflow UI   {stack.api_url}   login {USER} / {PASSWORD}
 Emulators    Lazada {stack.running_sandboxes["lazada"].url}, Shopee {stack.running_sandboxes["shopee"].url}, Huawei VOD {stack.running_sandboxes["huawei-vod"].url}
 Connections  lazada_default, shopee_default, huawei_vod_default, media_upload_ledger (Admin → Connections; Test works)
-Push         Lazada posts video states to {stack.push_url()}
+Push         Lazada posts video states to {stack.push_url()},
+             VOD its event notifications to {stack.push_url("huawei_vod_default", "huawei-vod")}
 Pool         {POOL["name"]} ({POOL["slots"]} slots)
 Trigger      a DAG with its sample conf from {stack.home}/samples.json
 Logs         {stack.home}/logs

@@ -21,6 +21,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from media_upload import metrics
+
 if TYPE_CHECKING:
     from media_upload.ledger import UploadLedger
 
@@ -81,16 +83,26 @@ class CallBudget:
 
     def take(self) -> None:
         """Wait until one call may go: no ban in force, and a call left in the budget."""
+        waited = 0.0
         while (wait := self._try()) > 0:
             wait += random.uniform(0, min(wait, 0.05))  # processes that wait together do not wake together
-            self.waited += wait
+            waited += wait
             time.sleep(wait)
+        self._waited(waited)
 
     async def atake(self) -> None:
+        waited = 0.0
         while (wait := await asyncio.to_thread(self._try)) > 0:
             wait += random.uniform(0, min(wait, 0.05))
-            self.waited += wait
+            waited += wait
             await asyncio.sleep(wait)
+        self._waited(waited)
+
+    def _waited(self, seconds: float) -> None:
+        """A call that had to wait: the task's report adds it up, the metric shows where budgets pinch."""
+        if seconds > 0:
+            self.waited += seconds
+            metrics.timing(metrics.BUDGET_WAIT, seconds, platform=self.platform, conn_id=self.budget)
 
     def _try(self) -> float:
         """Take one call now (0 returned), or the seconds to wait before trying again."""

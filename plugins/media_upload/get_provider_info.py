@@ -189,6 +189,24 @@ def get_provider_info() -> dict[str, Any]:
                         "description": "For example cn-north-4; builds the endpoint when Host is empty.",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "push": {
+                        "label": "Push",
+                        "description": "VOD notifies /media-uploads/push/huawei-vod/<conn id> (MFS notification "
+                        "settings): waits take the notifications instead of polling ShowAssetMeta.",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                    "push_secret": {
+                        "label": "Notification key",
+                        "description": "The authentication key generated in VOD's notification settings; "
+                        "notifications whose auth_sign does not hold under it are refused.",
+                        "schema": _SECRET,
+                    },
+                    "push_poll_seconds": {
+                        "label": "Push fallback poll (s)",
+                        "description": "With push on, ShowAssetMeta is asked only after this long without a "
+                        "notification.",
+                        "schema": {"type": ["number", "null"]},
+                    },
                     **_TRANSPORT_FIELDS,
                 },
             },

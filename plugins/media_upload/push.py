@@ -1,4 +1,8 @@
-"""Push, not poll: Lazada's video state messages, from the receiver to the waiting triggers.
+"""Push, not poll: the platforms' video state messages, from the receiver to the waiting triggers.
+
+Lazada's "Short Video State Update" and Huawei Cloud VOD's MFS event notifications take the same path; the
+steps below name Lazada's, and :func:`receive_vod` does the same for VOD (``auth_sign`` over
+``VOD_{auth_timestamp}_{message}`` with the connection's ``push_secret``, the tenant's authentication key).
 
 1. Lazada posts a "Short Video State Update" (message type 7) to the seller app's callback URL, the
    receiver route of this provider's plugin on the api-server. The route is open to the internet, so it
@@ -31,18 +35,21 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from media_upload.ledger import PushedState, UploadLedger
 from media_upload.masking import printable
 from media_upload.protocols.lazada import VIDEO_STATE_MESSAGE, VideoState, push_signature
 
 if TYPE_CHECKING:
+    from media_upload.hooks.huawei_vod import VodCredentials
     from media_upload.hooks.lazada import LazadaCredentials
+
+A = TypeVar("A")
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +58,16 @@ MAX_BODY_BYTES = 64 * 1024
 #: How old a message may be: Lazada delivers one again 12 times, 30 minutes apart, so the last try comes
 #: six hours after the first; an hour more for queues and clocks. Older messages are replays, not kept.
 MAX_AGE_SECONDS = 7 * 3600
+#: With push on, a wait asks the platform only after this long without a pushed state (extra
+#: ``push_poll_seconds``).
+DEFAULT_PUSH_POLL_SECONDS = 300.0
 #: Every this many kept messages, the receiver forgets states older than MAX_AGE_SECONDS.
 PRUNE_EVERY = 500
 _received = itertools.count(1)
 #: How far ahead of this clock a message may be dated (the sender's clock may run a little fast).
 MAX_AHEAD_SECONDS = 600
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,250}$")
+_ASSET_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 #: The one answer to every message refused before its signature holds: it says nothing of which
 #: connections exist, what type they are or what they lack.
 UNAUTHENTICATED = "not a signed message for this receiver"
@@ -70,23 +81,30 @@ class PushRefused(Exception):
         self.status = status
 
 
-class _Accounts:
+class _Accounts(Generic[A]):
     """Connections read in the last few seconds, found or not, so a burst of messages (or a stranger's
     guesses at a connection id) costs one secrets-backend lookup per id and window; bounded in size."""
 
-    def __init__(self, ttl: float = 10.0, missing_ttl: float = 60.0, size: int = 1024) -> None:
+    def __init__(
+        self,
+        read: Callable[[str], A | None],
+        ttl: float = 10.0,
+        missing_ttl: float = 60.0,
+        size: int = 1024,
+    ) -> None:
+        self.read = read
         self.ttl, self.missing_ttl, self.size = ttl, missing_ttl, size
-        self._seen: OrderedDict[str, tuple[float, LazadaCredentials | None]] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[float, A | None]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, conn_id: str) -> LazadaCredentials | None:
+    def get(self, conn_id: str) -> A | None:
         with self._lock:
             seen = self._seen.get(conn_id)
         if seen is not None:
             at, account = seen
             if time.monotonic() - at < (self.ttl if account is not None else self.missing_ttl):
                 return account
-        account = _read_account(conn_id)
+        account = self.read(conn_id) if _CONN_ID.match(conn_id) else None
         with self._lock:
             self._seen[conn_id] = (time.monotonic(), account)
             self._seen.move_to_end(conn_id)
@@ -99,23 +117,40 @@ class _Accounts:
             self._seen.clear()
 
 
-ACCOUNTS = _Accounts()
-
-
 def _read_account(conn_id: str) -> LazadaCredentials | None:
     """The app and seller of a ``lazada`` connection with an app key and secret, else None (logged, as a
     refusal's cause is not told to the sender)."""
-    from airflow.sdk.exceptions import AirflowException
-
     from media_upload.hooks.lazada import LazadaHook
 
-    if not _CONN_ID.match(conn_id):
+    return _credentials(LazadaHook, conn_id)
+
+
+def _read_vod_account(conn_id: str) -> VodCredentials | None:
+    """The project of a ``huawei_vod`` connection with a ``push_secret``, else None (logged). Like
+    Lazada's, notifications are kept whether or not ``push`` is on: the switch decides what waits read."""
+    from media_upload.hooks.huawei_vod import HuaweiVodHook
+
+    account = _credentials(HuaweiVodHook, conn_id)
+    if account is not None and not account.push_secret:
+        log.warning(
+            "Notifications for connection %r cannot be checked: its extra has no push_secret", conn_id
+        )
         return None
+    return account
+
+
+def _credentials(hook_class: Any, conn_id: str) -> Any:
+    from airflow.sdk.exceptions import AirflowException
+
     try:
-        return LazadaHook(conn_id).credentials
+        return hook_class(conn_id).credentials
     except AirflowException as exc:  # missing, another type, no key or secret: says which, never a secret
         log.warning("Pushes for connection %r cannot be checked: %s", conn_id, exc)
         return None
+
+
+ACCOUNTS: _Accounts[LazadaCredentials] = _Accounts(_read_account)
+VOD_ACCOUNTS: _Accounts[VodCredentials] = _Accounts(_read_vod_account)
 
 
 #: Signs nothing real: a missing connection's message is checked against it, so a refusal takes as long
@@ -163,28 +198,127 @@ def parse_message(account: LazadaCredentials, body: bytes, now: float | None = N
     except (ValueError, TypeError, KeyError) as exc:
         raise PushRefused(400, f"not a video state message ({type(exc).__name__})") from None
     sent = pushed_at / 1000 if pushed_at is not None else changed_at
+    if not _fresh("Lazada", video_id, sent, now):
+        return None
+    return PushedState(account.app_key, seller_id, video_id, state.value, changed_at, pushed_at)
+
+
+def _fresh(platform: str, video_id: str, sent: float, now: float | None) -> bool:
+    """Whether a message sent at ``sent`` (epoch seconds) is kept: too old is answered and dropped (a
+    replay, or a redelivery no wait still needs), dated ahead of this clock is refused."""
     age = (time.time() if now is None else now) - sent
     if age < -MAX_AHEAD_SECONDS:
         raise PushRefused(400, f"dated {-age:.0f} s ahead of this receiver's clock")
     if age > MAX_AGE_SECONDS:
         log.warning(
-            "Lazada push for video %s is %.0f s old, older than %d s: not kept",
+            "%s push for video %s is %.0f s old, older than %d s: not kept",
+            platform,
             video_id,
             age,
             MAX_AGE_SECONDS,
         )
-        return None
-    return PushedState(account.app_key, seller_id, video_id, state.value, changed_at, pushed_at)
+        return False
+    return True
 
 
 def receive(ledger: UploadLedger, conn_id: str, body: bytes, authorization: str | None) -> dict[str, Any]:
-    """Check and keep one message; the answer's body. Raises :class:`PushRefused`."""
-    state = parse_message(check_signature(conn_id, body, authorization), body)
+    """Check and keep one Lazada message; the answer's body. Raises :class:`PushRefused`."""
+    return _keep(ledger, "Lazada", parse_message(check_signature(conn_id, body, authorization), body))
+
+
+#: The fields VOD's account is kept under in the pushed states table (beside Lazada's app and seller).
+VOD_ACCOUNT_KEY = "huawei_vod"
+
+
+def vod_account(project_id: str) -> tuple[str, str]:
+    """How a VOD project's notifications are filed: waits of that project read only those."""
+    return VOD_ACCOUNT_KEY, project_id
+
+
+def check_vod_signature(
+    conn_id: str, body: bytes, timestamp: str | None, signature: str | None
+) -> tuple[VodCredentials, str]:
+    """The connection whose authentication key signed the notification, and the signed ``message``;
+    :class:`PushRefused` otherwise (413; 401 with one answer for every other cause, before any parsing
+    that could tell a stranger something)."""
+    from media_upload.protocols.huawei_vod import notification_signature
+
+    if len(body) > MAX_BODY_BYTES:
+        raise PushRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    account = VOD_ACCOUNTS.get(conn_id)
+    key = account.push_secret if account and account.push_secret else _DECOY[1]
+    message = _signed_message(body)
+    stamp = (timestamp or "").strip()
+    expected = notification_signature(key, stamp, message or "").encode()
+    given = (signature or "").strip().lower().encode("latin-1", "replace")
+    if not hmac.compare_digest(given, expected) or account is None or message is None or not stamp:
+        raise PushRefused(401, UNAUTHENTICATED)
+    return account, message
+
+
+def _signed_message(body: bytes) -> str | None:
+    """What ``auth_sign`` covers: the body's ``message`` property when the body wraps the event in one,
+    else the body itself (both shapes are accepted; see docs/huawei-vod-sandbox.md)."""
+    try:
+        text = body.decode()
+        wrapper = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(wrapper, dict) and isinstance(wrapper.get("message"), str):
+        return str(wrapper["message"])
+    return text
+
+
+def parse_vod_notification(
+    account: VodCredentials, message: str, timestamp: str, now: float | None = None
+) -> PushedState | None:
+    """The outcome an authenticated notification reports (``transcodeComplete:SUCCEED``...), or None for
+    an event no wait listens to, or one older than the freshness window. Raises :class:`PushRefused` 400
+    for a message that is not a VOD event, or is dated ahead of this clock."""
+    from media_upload.protocols.huawei_vod import NOTIFIED_EVENTS, pushed_state
+
+    try:
+        event = json.loads(message)
+        event_type = str(event["event_type"])
+        stamp = int(timestamp)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise PushRefused(400, f"not a VOD event notification ({type(exc).__name__})") from None
+    if event_type not in NOTIFIED_EVENTS:
+        return None
+    try:
+        info = event[NOTIFIED_EVENTS[event_type]]
+        asset_id, status = str(info["asset_id"]), str(info["status"])
+    except (TypeError, KeyError) as exc:
+        raise PushRefused(400, f"not a {event_type} notification ({type(exc).__name__})") from None
+    if not _ASSET_ID.match(asset_id) or status not in ("SUCCEED", "FAILED"):
+        raise PushRefused(400, f"not a {event_type} notification (asset or status)")
+    outcome = status
+    if event_type == "reviewComplete" and status == "SUCCEED":  # the review ran: its suggestion decides
+        outcome = str(info.get("suggestion") or "")
+        if outcome not in ("PASS", "BLOCK", "REVIEW"):
+            raise PushRefused(400, "not a reviewComplete notification (suggestion)")
+    sent = stamp / 1000 if stamp > 10**11 else stamp  # milliseconds or seconds: VOD does not say
+    if not _fresh("Huawei VOD", asset_id, sent, now):
+        return None
+    state = pushed_state(event_type, outcome)
+    return PushedState(*vod_account(account.project_id), asset_id, state, int(sent), int(sent * 1000))
+
+
+def receive_vod(
+    ledger: UploadLedger, conn_id: str, body: bytes, timestamp: str | None, signature: str | None
+) -> dict[str, Any]:
+    """Check and keep one VOD notification; the answer's body. Raises :class:`PushRefused`."""
+    account, message = check_vod_signature(conn_id, body, timestamp, signature)
+    return _keep(ledger, "Huawei VOD", parse_vod_notification(account, message, str(timestamp)))
+
+
+def _keep(ledger: UploadLedger, platform: str, state: PushedState | None) -> dict[str, Any]:
+    """Keep an authenticated state once (a redelivery changes nothing); now and then, forget old ones."""
     if state is None:
         return {"kept": False, "reason": "not a video state message, or older than the freshness window"}
     new = ledger.add_pushed_state(state)
     if new:
-        log.info("Lazada pushed: video %s is %s", state.video_id, state.state)
+        log.info("%s pushed: video %s is %s", platform, state.video_id, state.state)
     if next(_received) % PRUNE_EVERY == 0:  # states no wait read in time: the table stays small
         cutoff = datetime.now(UTC) - timedelta(seconds=MAX_AGE_SECONDS)
         if pruned := ledger.prune_pushed_states(cutoff.isoformat(timespec="milliseconds")):
@@ -192,17 +326,38 @@ def receive(ledger: UploadLedger, conn_id: str, body: bytes, authorization: str 
     return {"kept": True, "new": new, "video_id": state.video_id, "state": state.state}
 
 
-def latest_states(states: Collection[PushedState]) -> dict[str, str]:
-    """Each video's newest pushed state (by when it changed; a terminal state wins a tie)."""
+def latest_states(
+    states: Collection[PushedState], weight: Callable[[str], int] | None = None
+) -> dict[str, str]:
+    """Each video's deciding pushed state: the heaviest by ``weight`` (VOD's events, whose order says
+    little), then the newest (by when it changed; a terminal Lazada state wins a tie)."""
     from media_upload.protocols.lazada import TERMINAL_VIDEO_STATES
+
+    def rank(state: PushedState) -> tuple[int, int, bool, int]:
+        heavy = weight(state.state) if weight else 0
+        return heavy, state.changed_at, state.state in TERMINAL_VIDEO_STATES, state.id
 
     latest: dict[str, PushedState] = {}
     for state in states:
         seen = latest.get(state.video_id)
-        rank = (state.changed_at, state.state in TERMINAL_VIDEO_STATES, state.id)
-        if seen is None or rank > (seen.changed_at, seen.state in TERMINAL_VIDEO_STATES, seen.id):
+        if seen is None or rank(state) > rank(seen):
             latest[state.video_id] = state
     return {video_id: state.state for video_id, state in latest.items()}
+
+
+def push_settings(option: Callable[[str], str | None], where: str) -> tuple[bool, float]:
+    """A connection's ``push`` switch and ``push_poll_seconds`` (how long a wait goes without a pushed
+    state before it asks the platform), from its extra; ``where`` names the connection in errors."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    push = (option("push") or "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        poll_seconds = float(option("push_poll_seconds") or DEFAULT_PUSH_POLL_SECONDS)
+    except ValueError:
+        raise AirflowFailException(
+            f"{where}: push_poll_seconds {option('push_poll_seconds')!r} is not a number of seconds"
+        ) from None
+    return push, poll_seconds
 
 
 # ------------------------------------------------------------------------------------- the triggerer side

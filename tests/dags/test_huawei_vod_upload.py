@@ -15,7 +15,7 @@ from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 
 from media_upload.hooks.huawei_vod import HuaweiVodHook
-from media_upload.ledger import COMMITTED, FAILED, UPLOADING, UploadLedger
+from media_upload.ledger import AUDITED, FAILED, REJECTED, UPLOADING, UploadLedger
 from media_upload.sandbox.huawei_vod import backend as vod_backend
 from tests.dags.conftest import SAMPLE
 
@@ -105,6 +105,21 @@ def test_small_file_single_put(dagbag, sandbox, run_output):
     assert counts["PutObject"] == 1 and counts["ConfirmAssetUpload"] == 1
     assert counts["InitiateMultipartUpload"] == counts["UploadPart"] == 0
     assert "[DAG TEST] running trigger in line" in run_output()
+
+
+def test_vods_verdict_is_recorded_in_the_ledger(dagbag, sandbox, sample_video):
+    """The sensor records what VOD decided, as a catalog does: ``audited`` when ready, ``rejected`` with
+    the status when the asset failed (the sensor fails without retries)."""
+    passed = run(dagbag, SAMPLE, product="SKU-OK")
+    assert passed.state == DagRunState.SUCCESS
+    entry = UploadLedger().get("huawei_vod", "huawei_vod_default", "SKU-OK", sha256_of(SAMPLE))
+    assert (entry.state, entry.video_id) == (AUDITED, final_xcom(passed)["asset_id"])
+    other = sample_video(400_000)  # other bytes: the same ones would reuse the asset that passed
+    failed = run(dagbag, other, product="SKU-BAD", title="[TRANSCODE_FAILED] clip")
+    assert failed.state == DagRunState.FAILED
+    assert states(failed)[(GROUP + "wait_until_ready", -1)][0] == TaskInstanceState.FAILED
+    entry = UploadLedger().get("huawei_vod", "huawei_vod_default", "SKU-BAD", sha256_of(other))
+    assert entry.state == REJECTED and "TRANSCODE_FAILED" in entry.reason
 
 
 def test_sixty_megabytes_in_eight_mib_parts(dagbag, sandbox, sample_video):
@@ -256,7 +271,8 @@ def test_a_refused_part_fails_the_chunk_at_once_and_the_next_run_sends_only_the_
     assert counts["CreateAsset"] == 1 and final_xcom(again)["asset_id"] == asset_id
     stored = sandbox.backend.snapshot()["assets"][asset_id]["object"]
     assert (stored["size"], stored["md5"]) == (21_000_000, md5_of(path))
-    assert UploadLedger().get("huawei_vod", "huawei_vod_default", "", sha256_of(path)).state == COMMITTED
+    # VOD's verdict is in the ledger, as a catalog records it: the row is done
+    assert UploadLedger().get("huawei_vod", "huawei_vod_default", "", sha256_of(path)).state == AUDITED
 
 
 def test_no_secret_or_signature_leaks(dagbag, sandbox, sample_video, run_output, monkeypatch):

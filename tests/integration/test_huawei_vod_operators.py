@@ -148,7 +148,9 @@ def test_small_files_go_up_in_one_put_inside_the_create_task(flow, sample_video)
     assert flow.counts() == {"CreateAsset": 1, "PutObject": 1}
     assert flow.asset(job["video_id"])["object"]["md5"] == md5_of(path)
     assert flow.row(job).state == UPLOADING  # the PUT is in; the confirm task confirms
-    assert flow.confirm(job) == {"asset_id": job["video_id"], "ready_statuses": ["TRANSCODE_SUCCEED"]}
+    ready = flow.confirm(job)
+    assert (ready["asset_id"], ready["job"]["video_id"]) == (job["video_id"], job["video_id"])
+    assert ready["ready_statuses"] == ["TRANSCODE_SUCCEED", "transcodeComplete:SUCCEED"]
     assert flow.counts()["ConfirmAssetUpload"] == 1 and flow.row(job).state == COMMITTED
     assert flow.asset(job["video_id"])["status"] != "CREATING"
 
@@ -193,7 +195,9 @@ def test_multipart_end_to_end(flow, sample_video):
     last = flow.upload(chunks[1])
     assert [p["partNumber"] for p in last[job["upload_id"]]] == [3, 4]
     assert flow.row(job).state == COMMITTED
-    assert flow.confirm(job) == {"asset_id": job["video_id"], "ready_statuses": ["PUBLISHED"]}
+    ready = flow.confirm(job)
+    assert ready["asset_id"] == job["video_id"]
+    assert ready["ready_statuses"] == ["PUBLISHED", "createComplete:SUCCEED"]
     assert flow.counts() == {
         "CreateAsset": 1,
         "InitiateMultipartUpload": 1,
@@ -268,7 +272,11 @@ def test_the_same_content_for_the_same_product_is_never_uploaded_twice(flow, sam
     before = flow.counts()
     again, known = flow.create(str(path), run_id="run-2", product="SKU-1", single_put_max_bytes=0)
     assert again == [] and known["video_id"] == job["video_id"] and known["details"]["confirmed"]
-    assert flow.confirm(known) == {"asset_id": job["video_id"], "ready_statuses": ["PUBLISHED"]}
+    ready = flow.confirm(known)
+    assert (ready["asset_id"], ready["ready_statuses"]) == (
+        job["video_id"],
+        ["PUBLISHED", "createComplete:SUCCEED"],
+    )
     assert flow.counts() == before
 
 

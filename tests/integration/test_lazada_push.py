@@ -30,7 +30,7 @@ def _fresh_accounts(monkeypatch):
     """The receiver reads each connection at most every few seconds; these tests change them at once."""
     from media_upload import push
 
-    monkeypatch.setattr(push, "ACCOUNTS", push._Accounts())
+    monkeypatch.setattr(push, "ACCOUNTS", push._Accounts(lambda conn_id: push._read_account(conn_id)))
 
 
 @pytest.fixture

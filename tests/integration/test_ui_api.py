@@ -296,7 +296,7 @@ def test_each_row_shows_progress_speed_state_and_what_happened(client, ledger):
     )
     assert auditing["blocks"] == {"done": 3, "total": 3} and auditing["progress"] == 100.0
     assert 125 <= auditing["waiting"] < 125 + 60  # from committed_at to the server's now
-    assert rows["vod-001"]["state"] == COMMITTED and rows["vod-001"]["waiting"] is None
+    assert rows["vod-001"]["state"] == "auditing"  # VOD's verdict is recorded too: until then it is awaited
     assert rows["tee-003"]["state"] == ATTACHED and rows["tee-003"]["progress"] == 100.0
     assert rows["tee-004"]["state"] == FAILED
     assert rows["tee-004"]["reason"] == "the file changed since it was planned"
@@ -406,8 +406,8 @@ def test_filters_by_state_platform_run_and_sku(client, ledger):
         assert body["total"] == len(body["rows"])
         return sorted(row["product"] for row in body["rows"])
 
-    assert products(state="auditing") == ["tee-002"]
-    assert products(state="committed") == ["vod-001"]
+    assert products(state="auditing") == ["tee-002", "vod-001"]
+    assert products(state="committed") == []  # every platform records the end of its audit
     assert products(state=["failed", "uploading"]) == ["TEE-XL-3", "item:777"]
     assert products(platform="huawei_vod") == ["vod-001"]
     assert products(dag_id=CATALOG, run_id=other) == ["TEE-XL-3", "item:777"]

@@ -22,6 +22,9 @@ from media_upload.protocols.huawei_vod import (
     AssetStatus,
     canonical_request,
     md5_base64,
+    notification,
+    notification_signature,
+    notified_weight,
     obs_signature,
     obs_signed_url,
     obs_string_to_sign,
@@ -602,13 +605,14 @@ def test_resolve_endpoint_rejects_nonsense(host):
 @pytest.mark.parametrize(
     ("auto_publish", "transcoding", "expected"),
     [
-        (True, True, ("PUBLISHED",)),
-        (True, False, ("PUBLISHED",)),
-        (False, True, ("TRANSCODE_SUCCEED",)),
-        (False, False, ("CREATED",)),
+        (True, True, ("PUBLISHED", "transcodeComplete:SUCCEED")),
+        (True, False, ("PUBLISHED", "createComplete:SUCCEED")),
+        (False, True, ("TRANSCODE_SUCCEED", "transcodeComplete:SUCCEED")),
+        (False, False, ("CREATED", "createComplete:SUCCEED")),
     ],
 )
 def test_ready_statuses(auto_publish, transcoding, expected):
+    """ShowAssetMeta's status first, then the notified outcome of the asset's last processing step."""
     assert ready_statuses(auto_publish, transcoding) == expected
 
 
@@ -618,13 +622,48 @@ def test_failed_asset_statuses_are_the_documented_terminal_ones():
     documented = (
         "TRANSCODE_FAILED UPLOAD_FAILED SERVER_ERROR CANCELLED DELETING DELETED DELETE_FAILED UNCREATED"
     )
-    assert frozenset([*documented.split(), "NO_ASSET", "NOASSET"]) == FAILED_ASSET_STATUSES
+    notified = {"createComplete:FAILED", "transcodeComplete:FAILED", "reviewComplete:BLOCK"}
+    assert frozenset([*documented.split(), "NO_ASSET", "NOASSET", *notified]) == FAILED_ASSET_STATUSES
     ready = {
         status for flags in [(True, True), (False, True), (False, False)] for status in ready_statuses(*flags)
     }
     waiting = {"CREATING", "OBS_CREATING", "OBS_CREATE_SUCCESS", "WAITING_TRANSCODE", "TRANSCODING"}
     assert not FAILED_ASSET_STATUSES & (ready | waiting)
-    assert {str(status) for status in AssetStatus} == (FAILED_ASSET_STATUSES - {"NOASSET"}) | ready | waiting
+    polled = {status for status in ready if ":" not in status}
+    assert {str(status) for status in AssetStatus} == (
+        FAILED_ASSET_STATUSES - {"NOASSET"} - notified
+    ) | polled | waiting
+
+
+def test_notification_signature_is_hmac_sha256_of_vod_timestamp_message():
+    """MFS: auth_sign = hex HmacSHA256("VOD_" + auth_timestamp + "_" + message, key) (Huawei's Java sample)."""
+    import hashlib
+    import hmac as hmac_module
+
+    message = '{"event_type":"createComplete","create_info":{"asset_id":"a1","status":"SUCCEED"}}'
+    expected = hmac_module.new(b"k3y", f"VOD_1700000000_{message}".encode(), hashlib.sha256).hexdigest()
+    assert notification_signature("k3y", "1700000000", message) == expected
+    body, signed = notification("createComplete", {"asset_id": "a1", "status": "SUCCEED"})
+    assert json.loads(body) == {"message": signed}
+    assert json.loads(signed) == {
+        "event_type": "createComplete",
+        "create_info": {"asset_id": "a1", "status": "SUCCEED"},
+    }
+
+
+def test_notified_weight_lets_the_deciding_outcome_win():
+    """Notifications arrive in any order: a failure outweighs a success, a transcode the upload before it,
+    and a review that did not block decides nothing."""
+    weights = [
+        notified_weight(state)
+        for state in (
+            "transcodeComplete:FAILED",
+            "transcodeComplete:SUCCEED",
+            "createComplete:SUCCEED",
+            "reviewComplete:PASS",
+        )
+    ]
+    assert weights == sorted(weights, reverse=True) and len(set(weights)) == 4
 
 
 # ------------------------------------------------------------------ parse_authorization

@@ -22,6 +22,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 from media_upload.catalog.manifest import UNCHECKED, ManifestRow, RowProblem, read_manifest
 from media_upload.hooks import HUAWEI_VOD_CONN_ID, LAZADA_CONN_ID, SHOPEE_CONN_ID
 from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
+from media_upload.lineage import ReportsLineage
 from media_upload.operators.base import UploadChunkMixin, optional_int, refuse
 from media_upload.transfer.policy import shown
 
@@ -68,8 +69,10 @@ def jobs_of(values: Iterable[Mapping[str, Any]] | None) -> list[UploadJob]:
     return [UploadJob.from_xcom(value) for value in values or ()]
 
 
-class CatalogOperator(BaseOperator):
-    """The base of the catalog steps: the platforms the catalog serves, with their connections.
+class CatalogOperator(ReportsLineage, BaseOperator):
+    """The base of the catalog steps: the platforms the catalog serves, with their connections. Each step
+    reports to OpenLineage what it read and made: the plan every source, the chunks and settle the videos
+    made from them, the attach tasks every video put on its product (:mod:`media_upload.lineage`).
 
     :param connections: platform → connection id, for every platform the catalog uploads to, e.g.
         ``{"lazada": "lazada_default", "shopee": "shopee_default"}``; rows naming other platforms' products
@@ -118,6 +121,12 @@ class CatalogOperator(BaseOperator):
                 self.accounts.get(platform) or conn_id,
             )
         return found
+
+    def lineage_hook(self, platform: str) -> Any:
+        from media_upload.platforms import steps_class
+
+        conn_id = self.connections.get(platform)
+        return steps_class(platform).make_hook(conn_id) if conn_id else None
 
 
 class CatalogPlanOperator(CatalogOperator):
@@ -292,7 +301,16 @@ class CatalogPlanOperator(CatalogOperator):
         ]
         context["ti"].xcom_push(key="jobs", value=values)
         context["ti"].xcom_push(key="report", value=report)
+        self.report_source(str(self.manifest))
+        self.report_jobs(jobs, videos=False)
         return chunks
+
+    def lineage_on_start(self) -> Any:
+        from media_upload.lineage import Lineage, named_source
+
+        lineage = Lineage()
+        lineage.add([named_source(self.manifest)])
+        return lineage
 
     def _jobs(
         self, row: ManifestRow, steps: Mapping[str, PlatformSteps], problems: list[RowProblem]
@@ -421,6 +439,7 @@ class CatalogSettleOperator(CatalogOperator):
         if lost:  # the answers may come on a retry; the ledger keeps these commits open until then
             raise AirflowException("These commits got no answer; a retry asks again:\n" + "\n".join(lost))
         self.log.info("%d video(s) to wait for", len(videos))
+        self.report_jobs(videos.values())
         return [job.as_xcom() for job in videos.values()]
 
 
@@ -615,6 +634,7 @@ class CatalogAttachOperator(CatalogOperator):
             }
             named = [job for job in named if job.key in late_keys]
         attached = self._attached(steps, named, context["run_id"])
+        self.report_attached(attached)
         self._emit(context, attached)
         problems = [f"product not updated yet: {line}" for line in retry]
         problems += [f"state not read: {key}: {message}" for key, message in unreadable.items()]

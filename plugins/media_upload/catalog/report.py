@@ -11,9 +11,19 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from media_upload import metrics
 from media_upload.catalog.manifest import UNCHECKED
 from media_upload.catalog.operators import CatalogOperator
-from media_upload.ledger import ATTACHED, AUDITED, COMMIT_UNKNOWN, COMMITTED, PLANNED, UPLOADING, LedgerEntry
+from media_upload.ledger import (
+    ATTACHED,
+    AUDITED,
+    COMMIT_UNKNOWN,
+    COMMITTED,
+    NEEDS_ATTENTION,
+    PLANNED,
+    UPLOADING,
+    LedgerEntry,
+)
 from media_upload.platforms import steps_class
 
 if TYPE_CHECKING:
@@ -100,6 +110,15 @@ def summarize(
     }
 
 
+def count_rows(summary: dict[str, Any], dag_id: str) -> None:
+    """The run's rows as metrics, zeros included (an alert on "rows needing attention" sees every run)."""
+    rows = summary["rows"]
+    metrics.incr(metrics.CATALOG_ROWS, len(rows), dag_id=dag_id)
+    metrics.incr(metrics.CATALOG_ROWS_FAILED, summary["failed"], dag_id=dag_id)
+    attention = sum(row["state"] == NEEDS_ATTENTION for row in rows)
+    metrics.incr(metrics.CATALOG_ROWS_ATTENTION, attention, dag_id=dag_id)
+
+
 def table(summary: dict[str, Any]) -> str:
     head = (
         f"uploaded {summary['uploaded']}, attached {summary['attached']}, skipped {summary['skipped']}, "
@@ -143,6 +162,7 @@ class CatalogReportOperator(CatalogOperator):
         summary["run_id"] = run_id
         summary["csv"] = str(self._write_csv(context, summary["rows"]))
         self.log.info("Catalog run summary\n%s", table(summary))
+        count_rows(summary, context["dag"].dag_id)
         return summary
 
     def _write_csv(self, context: Context, rows: list[dict[str, Any]]) -> Path:

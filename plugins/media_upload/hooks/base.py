@@ -14,6 +14,7 @@ from airflow.sdk import Connection
 from airflow.sdk.exceptions import AirflowFailException
 from requests.utils import select_proxy
 
+from media_upload import metrics
 from media_upload.budget import CallBudget
 from media_upload.connections import get_connection
 from media_upload.hooks.retry import RetryPolicy, never_sent
@@ -211,6 +212,12 @@ class PlatformHook(HttpHook, Generic[CredentialsT]):
             "%s throttled the calls of %r: pausing them for %.1f s", self.conn_type, self.conn_id, seconds
         )
         self.budget.ban(seconds)
+        metrics.incr(metrics.THROTTLE_WAITED, platform=self.conn_type, conn_id=self.conn_id)
+
+    def token_renewed(self, outcome: str) -> None:
+        """Count a refused access token's renewal: ``refreshed`` here, ``reused`` (another task renewed it
+        first) or ``failed``; a run of ``failed`` means a seller must authorize the app again."""
+        metrics.incr(metrics.TOKEN_REFRESHED, platform=self.conn_type, conn_id=self.conn_id, outcome=outcome)
 
     def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request on :attr:`session`, its proxies, verify and cert ahead of the environment's (as

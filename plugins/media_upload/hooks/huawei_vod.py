@@ -29,6 +29,7 @@ from media_upload.hooks.base import PlatformHook
 from media_upload.hooks.retry import RetryPolicy
 from media_upload.masking import mask_text, mask_url
 from media_upload.protocols.huawei_vod import canonical_query, md5_base64, resolve_endpoint, sign_request
+from media_upload.push import DEFAULT_PUSH_POLL_SECONDS, push_settings
 
 #: "Slow down": refused before the platform acted, so safe to repeat for any call.
 THROTTLE_CODES = frozenset({"APIG.0308", "VOD.10127", "SlowDown", "ServiceUnavailable"})
@@ -111,6 +112,11 @@ class VodCredentials:
     secret_key: str
     project_id: str
     region: str | None
+    #: With ``push``, waits take VOD's event notifications (see media_upload.push), checked with
+    #: ``push_secret``, the authentication key of the console's notification settings.
+    push: bool = False
+    push_poll_seconds: float = DEFAULT_PUSH_POLL_SECONDS
+    push_secret: str | None = None
 
     def __repr__(self) -> str:  # never show the secret key
         return f"VodCredentials(endpoint={self.endpoint!r}, project_id={self.project_id!r})"
@@ -141,7 +147,8 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
     """Signed, retried calls to Huawei Cloud VOD and to the OBS URLs it signs, for one project.
 
     Connection (type ``huawei_vod``): host = VOD endpoint URL or region (``cn-north-4``), login = AK,
-    password = SK, extra = ``project_id`` (required) and ``region``, and the HTTP provider's ``proxies``,
+    password = SK, extra = ``project_id`` (required) and ``region``; ``push``, ``push_secret`` and
+    ``push_poll_seconds`` for VOD's event notifications (see media_upload.push); the HTTP provider's ``proxies``,
     ``verify``, ``cert`` and keep-alive settings (for VOD and OBS alike).
 
     :param huawei_vod_conn_id: the connection to use.
@@ -196,11 +203,25 @@ class HuaweiVodHook(PlatformHook[VodCredentials]):
                 f"Huawei VOD connection {self.huawei_vod_conn_id!r} has no project_id in its extra; "
                 "every VOD URL names the region's project"
             )
-        mask_secret(conn.password)
-        return VodCredentials(resolve_endpoint(host), conn.login, conn.password, project_id, region)
+        where = f"Huawei VOD connection {self.huawei_vod_conn_id!r}"
+        push, push_poll_seconds = push_settings(option, where)
+        push_secret = option("push_secret")
+        if push and not push_secret:
+            raise AirflowFailException(
+                f"{where} turns push on but has no push_secret in its extra: unsigned notifications "
+                "cannot be trusted; generate the authentication key in VOD's notification settings"
+            )
+        for secret in (conn.password, push_secret):
+            if secret:
+                mask_secret(secret)
+        return VodCredentials(
+            resolve_endpoint(host), conn.login, conn.password, project_id, region, push, push_poll_seconds,
+            push_secret,
+        )  # fmt: skip
 
     def _mask(self, text: str) -> str:
-        secrets = [self._credentials.secret_key] if self._credentials else []
+        credentials = self._credentials
+        secrets = [s for s in (credentials.secret_key, credentials.push_secret) if s] if credentials else []
         return mask_text(mask_url(text), secrets)
 
     def _retrying(self, idempotent: bool) -> tenacity.Retrying:

@@ -36,6 +36,7 @@ from media_upload.protocols.lazada import (
     sign,
     video_update_payload,
 )
+from media_upload.push import DEFAULT_PUSH_POLL_SECONDS, push_settings
 
 #: Codes meaning "refused before it ran; slow down": safe to retry for every call.
 THROTTLE_CODES = frozenset(
@@ -143,10 +144,6 @@ class LazadaTransportError(LazadaError):
         super().__init__(api, description)
         self.retryable = retryable
         self.sent = sent
-
-
-#: With push on, GetVideo is asked only after this long without a pushed state (extra ``push_poll_seconds``).
-DEFAULT_PUSH_POLL_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -262,14 +259,7 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
             raise AirflowFailException(f"Lazada connection {self.lazada_conn_id!r}: {exc}") from None
         if not auth_gateway:  # Lazada's own gateways share one auth host; an emulator or proxy serves both
             auth_gateway = AUTH_GATEWAY if gateway in GATEWAYS.values() else gateway
-        push = (option("push") or "").strip().lower() in ("1", "true", "yes", "on")
-        try:
-            push_poll_seconds = float(option("push_poll_seconds") or DEFAULT_PUSH_POLL_SECONDS)
-        except ValueError:
-            raise AirflowFailException(
-                f"Lazada connection {self.lazada_conn_id!r}: push_poll_seconds "
-                f"{option('push_poll_seconds')!r} is not a number of seconds"
-            ) from None
+        push, push_poll_seconds = push_settings(option, f"Lazada connection {self.lazada_conn_id!r}")
         seller_id = option("seller_id")
         if push and not seller_id:
             raise AirflowFailException(
@@ -416,9 +406,14 @@ class LazadaHook(PlatformHook[LazadaCredentials]):
                 refreshed_by=f"connection {self.lazada_conn_id}",
             )
         except NoFernetKey as exc:  # a setting to fix, not a passing fault
+            self.token_renewed("failed")
             raise AirflowFailException(
                 f"Lazada refused the access token of connection {self.lazada_conn_id!r}; {exc}"
             ) from None
+        except Exception:
+            self.token_renewed("failed")
+            raise
+        self.token_renewed("refreshed" if refreshed else "reused")
         mask_secret(pair.access_token)
         mask_secret(pair.refresh_token)
         self._credentials = replace(

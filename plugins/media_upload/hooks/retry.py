@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import requests
 import tenacity
 
+from media_upload import metrics
+
 Predicate = Callable[[BaseException], bool]
 OnThrottle = Callable[[BaseException], None] | None
+#: The metric a retry counts under, with its tags, set by the caller around calls worth counting (a block's
+#: send): the hooks' policies are shared by every call, and only the caller knows which call this is.
+_counted_as: ContextVar[tuple[str, dict[str, Any]] | None] = ContextVar("media_upload_retries", default=None)
+
+
+@contextmanager
+def count_retries(metric: str, **tags: Any) -> Iterator[None]:
+    """Every retry of a call made inside this block adds one to ``metric`` (with ``tags``)."""
+    token = _counted_as.set((metric, tags))
+    try:
+        yield
+    finally:
+        _counted_as.reset(token)
 
 
 class WarningLog(Protocol):
@@ -62,6 +79,8 @@ class RetryPolicy:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             log.warning("Attempt %d failed (%s); retrying in %.1f s", state.attempt_number, exc, wait)
+            if (counted := _counted_as.get()) is not None:
+                metrics.incr(counted[0], **counted[1])
 
         return {
             "stop": tenacity.stop_after_attempt(self.max_attempts),

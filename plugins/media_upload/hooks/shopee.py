@@ -442,9 +442,14 @@ class ShopeeHook(PlatformHook[ShopeeCredentials]):
                     refreshed_by=f"connection {self.shopee_conn_id}",
                 )
             except NoFernetKey as exc:
+                self.token_renewed("failed")
                 raise AirflowFailException(
                     f"Shopee refused the access token of connection {self.shopee_conn_id!r}; {exc}"
                 ) from None
+            except Exception:
+                self.token_renewed("failed")
+                raise
+            self.token_renewed("refreshed" if refreshed else "reused")
             mask_secret(pair.access_token)
             mask_secret(pair.refresh_token)
             self._credentials = replace(

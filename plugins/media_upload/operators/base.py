@@ -11,6 +11,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from media_upload.ledger import DEFAULT_CONN_ID, UploadLedger
+from media_upload.lineage import ReportsLineage
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -24,10 +25,11 @@ if TYPE_CHECKING:
 CHUNK_LABEL = "{{ task.chunk['label'] }}"
 
 
-class PlatformOperator(BaseOperator):
+class PlatformOperator(ReportsLineage, BaseOperator):
     """The base of every platform's operators: the connection, the account's name in the ledger and the
     ledger's connection; the hook, the ledger and the upload steps are built lazily, at execute time, once
     per task. A platform's base sets :attr:`platform` and :attr:`conn_attr` (its connection argument).
+    Each task reports what it read and made to OpenLineage (:mod:`media_upload.lineage`).
 
     :param account: names the seller (or project) in the upload ledger; defaults to the connection id.
     :param ledger_conn_id: the SQL connection of the upload ledger.
@@ -72,11 +74,27 @@ class PlatformOperator(BaseOperator):
 
         return self.steps_class(self.hook, self.ledger, RunInfo.of(context), self.log, self.seller)
 
+    def lineage_hook(self, platform: str) -> Any:
+        return self.hook if platform == self.platform else None
 
-class UploadChunkMixin:
+    def lineage_on_start(self) -> Any:
+        """The source a task reads, as its arguments (rendered by then) name it: ``source``, or the ``job``
+        it finishes."""
+        from media_upload.lineage import Lineage, named_source
+
+        found, job = getattr(self, "source", None), getattr(self, "job", None)
+        if not isinstance(found, str) and isinstance(job, Mapping):
+            found = job.get("source")
+        lineage = Lineage()
+        lineage.add([named_source(found)])
+        return lineage
+
+
+class UploadChunkMixin(ReportsLineage):
     """A mapped chunk task: the chunk's blocks, several at once, then the finish (commit) of each upload
     whose last block it delivered; its label then says so (``· committed video 123``), so the graph shows
-    which task sent the commit. Returns ``{upload_id: [{"partNumber", "eTag"}]}``.
+    which task sent the commit. Returns ``{upload_id: [{"partNumber", "eTag"}]}``. Reports the sources it
+    read, and the videos it committed, to OpenLineage.
     """
 
     chunk: Mapping[str, Any]
@@ -85,6 +103,7 @@ class UploadChunkMixin:
         self, send: Callable[[Mapping[str, Any]], ChunkResult], verb: str, noun: str
     ) -> dict[str, list[dict[str, Any]]]:
         result = send(self.chunk)
+        self._report_chunk(result)
         if result.videos:
             ids = list(result.videos.values())
             finished = f"{noun} {ids[0]}" if len(ids) == 1 else f"{len(ids)} {noun}s"
@@ -95,6 +114,23 @@ class UploadChunkMixin:
     def upload_with(self, steps: PlatformSteps) -> dict[str, list[dict[str, Any]]]:
         """:meth:`upload_chunk` through one platform's steps."""
         return self.upload_chunk(steps.send, steps.finish_verb, steps.video_noun)
+
+    def lineage_on_start(self) -> Any:
+        """The sources of the chunk's blocks."""
+        from media_upload.lineage import Lineage, named_source
+
+        lineage = Lineage()
+        if isinstance(self.chunk, Mapping):  # a mapped chunk task's own chunk, by the time it starts
+            lineage.add(named_source(item["job"]["source"]) for item in self.chunk.get("segments") or ())
+        return lineage
+
+    def _report_chunk(self, result: ChunkResult) -> None:
+        """Every source of the chunk was read; the videos are those this chunk committed (a VOD job knows its
+        asset before any byte goes, so the job's own video id does not say the chunk made it)."""
+        from media_upload.steps.common import segments_of
+
+        jobs = {segment.job.upload_id: segment.job for segment in segments_of(self.chunk)}
+        self.report_jobs(job.with_(video_id=result.videos.get(upload or "")) for upload, job in jobs.items())
 
 
 def refuse(problem: Exception | str) -> AirflowFailException:

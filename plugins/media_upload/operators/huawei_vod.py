@@ -187,6 +187,7 @@ class HuaweiVodCreateAssetOperator(HuaweiVodBaseOperator):
         except SourceError as exc:
             raise refuse(exc) from None
         check_map_length(str(source), len(plan.chunks))
+        self.report_source(info.uri)
         single = info.size < self.single_put_max_bytes
         video_type, content_type = VIDEO_TYPES[info.media.container]
         self.log.info(
@@ -296,6 +297,7 @@ class HuaweiVodConfirmUploadOperator(HuaweiVodBaseOperator):
             finished = self.steps(context).finish(job)
         except UploadStopped as exc:
             raise refuse(exc) from None
+        self.report_jobs([finished or job])
         return ready_job(finished or job)
 
 

@@ -147,6 +147,7 @@ class LazadaInitVideoUploadOperator(LazadaBaseOperator):
         except ValueError as exc:
             raise refuse(f"{shown(self.source)}: {exc}") from None
         check_map_length(str(source), len(plan.chunks))
+        self.report_source(info.uri)
         self.log.info(
             "Source %s: %s bytes, %s; %d block(s) of up to %s bytes in %d chunk(s), %d in flight each",
             source,
@@ -245,6 +246,7 @@ class LazadaCommitVideoOperator(LazadaBaseOperator):
 
         job = UploadJob.from_xcom(self.job)  # type: ignore[arg-type]  # rendered by now
         if job.video_id:
+            self.report_jobs([job])
             return job.video_id
         parts = [part for chunk in (self.parts or []) for part in chunk.get(job.upload_id or "", [])]
         try:
@@ -254,6 +256,7 @@ class LazadaCommitVideoOperator(LazadaBaseOperator):
             raise refuse(exc) from None
         if committed is None or not committed.video_id:
             raise refuse(f"{job.label}: upload {job.upload_id} has no video after its commit")
+        self.report_jobs([committed])
         return committed.video_id
 
 
@@ -340,6 +343,7 @@ class LazadaUpdateProductVideoOperator(LazadaBaseOperator):
             result = self.steps(context).attach_video(str(self.item_id), video_id, _id_list(self.sku_ids))
         else:
             result = self.hook.set_product_video(self.item_id, None, _id_list(self.sku_ids))
+        self.report_attached([{"platform": self.platform, "video_id": video_id, "item_id": self.item_id}])
         return {key: value for key, value in result.items() if key not in ("changed", "item_id")}
 
 
@@ -370,5 +374,8 @@ class LazadaCreateProductOperator(LazadaBaseOperator):
             product = payload.setdefault("Request", {}).setdefault("Product", {})
             product.setdefault("Attributes", {})["video"] = str(self.video_id)
         data = self.hook.create_product(payload)
+        self.report_attached(
+            [{"platform": self.platform, "video_id": self.video_id, "item_id": data.get("item_id")}]
+        )
         self.log.info("CreateProduct made item %s with SKUs %s", data.get("item_id"), data.get("sku_list"))
         return data

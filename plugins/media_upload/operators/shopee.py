@@ -125,6 +125,7 @@ class ShopeeInitVideoUploadOperator(ShopeeBaseOperator):
         except SourceError as exc:
             raise refuse(exc) from None
         check_map_length(str(source), len(plan.chunks))
+        self.report_source(info.uri)
         try:
             if item_id:
                 steps.check_item(item_id, "item_id")
@@ -212,6 +213,7 @@ class ShopeeCompleteUploadOperator(ShopeeBaseOperator):
 
         job = UploadJob.from_xcom(self.job)  # type: ignore[arg-type]  # rendered by now
         if job.video_id:
+            self.report_jobs([job])
             return job.video_id
         try:
             completed = self.steps(context).finish(job)
@@ -219,6 +221,7 @@ class ShopeeCompleteUploadOperator(ShopeeBaseOperator):
             raise refuse(exc) from None
         if completed is None or not completed.video_id:
             raise refuse(f"{job.label}: upload {job.upload_id} is not complete")
+        self.report_jobs([completed])
         return completed.video_id
 
 
@@ -287,8 +290,12 @@ class ShopeeUpdateItemVideoOperator(ShopeeBaseOperator):
         item_id = str(self.item_id).strip()
         if not item_id.isdigit():
             raise refuse(f"item_id {item_id!r} is not a Shopee item id (a number)")
+        video = None if self.remove_video else self.video_upload_id
         if self.remove_video:
-            return self.hook.set_item_video(item_id, None)
-        if not self.video_upload_id:
+            result = self.hook.set_item_video(item_id, None)
+        elif not video:
             raise refuse("no video_upload_id to attach; pass remove_video=True to remove the item's video")
-        return self.steps(context).attach_video(item_id, str(self.video_upload_id))
+        else:
+            result = self.steps(context).attach_video(item_id, str(video))
+        self.report_attached([{"platform": self.platform, "video_id": video, "item_id": item_id}])
+        return result

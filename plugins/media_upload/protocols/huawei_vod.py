@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -76,10 +77,47 @@ class AssetStatus(StrEnum):
     NO_ASSET = "NO_ASSET"
 
 
-#: Statuses an asset never leaves for a usable one (``NOASSET`` is a documented misspelling).
+# ------------------------------------------------------------- MFS event notifications
+# VOD posts a JSON message to the tenant's callback address when an asset's processing step ends (console:
+# Global Settings > Notification Settings). With an authentication key, header ``auth_timestamp`` carries a
+# timestamp and ``auth_sign`` the hex HMAC-SHA256 of ``VOD_{timestamp}_{message}`` under that key, where
+# ``message`` is the body's ``message`` property (Huawei Cloud VOD user guide, "MFS").
+
+#: The events a wait listens to, and the property that carries each one's information.
+NOTIFIED_EVENTS = {
+    "createComplete": "create_info",
+    "transcodeComplete": "transcode_info",
+    "reviewComplete": "review_info",
+}
+
+
+def pushed_state(event_type: str, outcome: str) -> str:
+    """How a notification is kept and waited for: ``transcodeComplete:SUCCEED``, ``reviewComplete:BLOCK``.
+    ShowAssetMeta never answers with such a string, so a pushed outcome and a polled status never mix."""
+    return f"{event_type}:{outcome}"
+
+
+def notification_signature(key: str, timestamp: str, message: str) -> str:
+    """``auth_sign``: hex HMAC-SHA256 of ``VOD_{timestamp}_{message}`` under the tenant's key."""
+    content = f"VOD_{timestamp}_{message}".encode()
+    return hmac.new(key.encode(), content, hashlib.sha256).hexdigest()
+
+
+def notification(event_type: str, info: Mapping[str, Any]) -> tuple[bytes, str]:
+    """The body VOD posts for one event and the ``message`` it signs (the event as JSON text)."""
+    message = json.dumps(
+        {"event_type": event_type, NOTIFIED_EVENTS[event_type]: dict(info)}, separators=(",", ":")
+    )
+    return json.dumps({"message": message}, separators=(",", ":")).encode(), message
+
+
+#: Statuses an asset never leaves for a usable one (``NOASSET`` is a documented misspelling), and the
+#: notified outcomes that mean the same: a failed upload or transcode, a review that blocked the video.
 FAILED_ASSET_STATUSES = frozenset(
     {"TRANSCODE_FAILED", "UPLOAD_FAILED", "SERVER_ERROR", "CANCELLED", "DELETING", "DELETED", "DELETE_FAILED",
-     "UNCREATED", "NO_ASSET", "NOASSET"}
+     "UNCREATED", "NO_ASSET", "NOASSET",
+     pushed_state("createComplete", "FAILED"), pushed_state("transcodeComplete", "FAILED"),
+     pushed_state("reviewComplete", "BLOCK")}
 )  # fmt: skip
 
 
@@ -93,11 +131,26 @@ def play_url(info: Mapping[str, Any]) -> str | None:
     return mask_url(str(url)) if url else None
 
 
+def notified_weight(state: str) -> int:
+    """How much a notified outcome decides when an asset has several (their order is not guaranteed): a
+    failure, then the transcode's success, then the upload's, then a review that did not block."""
+    if state in FAILED_ASSET_STATUSES:
+        return 3
+    return {
+        pushed_state("transcodeComplete", "SUCCEED"): 2,
+        pushed_state("createComplete", "SUCCEED"): 1,
+    }.get(state, 0)
+
+
 def ready_statuses(auto_publish: bool, transcoding: bool) -> tuple[str, ...]:
-    """The statuses that mean "done" for an asset created with these options."""
+    """The statuses that mean "done" for an asset created with these options: ShowAssetMeta's, then the
+    notified outcome of the asset's last processing step (VOD publishes an auto-published asset when that
+    step ends), which ends a wait on pushed notifications without another ShowAssetMeta."""
     if auto_publish:
-        return (AssetStatus.PUBLISHED,)
-    return (AssetStatus.TRANSCODE_SUCCEED,) if transcoding else (AssetStatus.CREATED,)
+        polled = AssetStatus.PUBLISHED
+    else:
+        polled = AssetStatus.TRANSCODE_SUCCEED if transcoding else AssetStatus.CREATED
+    return polled.value, pushed_state("transcodeComplete" if transcoding else "createComplete", "SUCCEED")
 
 
 def resolve_endpoint(host: str) -> str:

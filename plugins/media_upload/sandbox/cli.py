@@ -222,6 +222,21 @@ def _huawei_vod_parser(commands: argparse._SubParsersAction) -> None:
         default=defaults.obs_requests_per_second,
         help="OBS requests per second to the bucket (0: off); beyond it 503 SlowDown",
     )
+    parser.add_argument(
+        "--push-url",
+        help="post MFS event notifications (createComplete, transcodeComplete) here, e.g. "
+        "http://localhost:8080/media-uploads/push/huawei-vod/huawei_vod_default",
+    )
+    parser.add_argument(
+        "--push-key", help="the authentication key that signs them (auth_sign); none: unsigned"
+    )
+    parser.add_argument(
+        "--push-retry-seconds",
+        type=float,
+        nargs="+",
+        default=list(defaults.push_retry_seconds),
+        help="waits before each new delivery of a notification not answered HTTP 200",
+    )
     _add_shared_flags(parser)
     parser.set_defaults(run=_run_huawei_vod)
 
@@ -237,6 +252,7 @@ def _run_huawei_vod(args: argparse.Namespace) -> HuaweiVodSandbox:
         f"  bucket        {config.bucket} (signed URLs are path-style on the same host)\n"
         f"  transcode     {config.transcode_seconds:g} s after confirm "
         "(put [TRANSCODE_FAILED], [UPLOAD_FAILED] or [SERVER_ERROR] in a title to fail it)\n"
+        f"  push          {config.push_url or 'off'}\n"
         f"  link          {config.link.describe()}\n"
         f"  data dir      {sandbox.backend.data_dir}\n"
         f"  inspect       {sandbox.endpoint}/_sandbox/huawei-vod/state   (API docs: {sandbox.endpoint}/_sandbox/docs)\n"

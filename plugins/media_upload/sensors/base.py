@@ -40,17 +40,23 @@ class PlatformStatusSensor(BaseSensorOperator):
         """The XCom value of a ``success`` event, or the ``AirflowFailException`` of a ``failed`` one."""
         raise NotImplementedError
 
+    def looks_first(self, context: Context) -> bool:
+        """Whether the deferrable wait looks once before deferring (a platform that notifies the end
+        needs no look to learn it)."""
+        return True
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
-        try:
-            first = self.poke(context)
-        except AirflowFailException as exc:
-            if self.soft_fail or self.never_fail:
-                raise AirflowSkipException(str(exc)) from None
-            raise
-        if first:
-            return getattr(first, "xcom_value", None)
+        if self.looks_first(context):
+            try:
+                first = self.poke(context)
+            except AirflowFailException as exc:
+                if self.soft_fail or self.never_fail:
+                    raise AirflowSkipException(str(exc)) from None
+                raise
+            if first:
+                return getattr(first, "xcom_value", None)
         self.defer(
             trigger=self.trigger(), method_name="execute_complete", timeout=timedelta(seconds=self.timeout)
         )

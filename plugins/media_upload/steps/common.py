@@ -11,13 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import resource
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, datetime
+from functools import wraps
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from media_upload import metrics
+from media_upload.hooks.retry import count_retries
 from media_upload.ledger import (
     ATTACHED,
     AUDITED,
@@ -408,8 +413,49 @@ class PlatformSteps:
         #: What :meth:`prepare` read in batches (products by SKU or id), for the row checks that follow.
         self.prepared: dict[str, Any] = {}
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A platform's own :meth:`reconcile` is marked, so a commit it settles counts as reconciled."""
+        super().__init_subclass__(**kwargs)
+        if "reconcile" in cls.__dict__:
+            cls.reconcile = _reconciling(cls.__dict__["reconcile"])  # type: ignore[method-assign]
+
+    @property
+    def metric_tags(self) -> dict[str, Any]:
+        """What this steps' metrics are tagged with: the platform and the connection (never the account)."""
+        try:
+            conn_id = self.hook.conn_id
+        except Exception:  # a metric never stops an upload
+            conn_id = None
+        return {"platform": self.platform, "conn_id": conn_id}
+
     def _record(self, entry: LedgerEntry, **changes: Any) -> LedgerEntry:
-        return self.ledger.record(entry, dag_id=self.run.dag_id, run_id=self.run.run_id, **changes)
+        stored = self.ledger.record(entry, dag_id=self.run.dag_id, run_id=self.run.run_id, **changes)
+        try:
+            self._count(entry, stored)
+        except Exception:  # a metric never stops an upload
+            log.debug("metrics of %s not counted", stored.label, exc_info=True)
+        return stored
+
+    def _count(self, before: LedgerEntry, after: LedgerEntry) -> None:
+        """The metrics of a row's change of state. Every step's ledger write passes here, so each commit,
+        verdict and attachment is counted once, on the transition itself, whichever platform or path made
+        it (a reused video has no ``committed_at`` of its own and makes no audit metric)."""
+        if before.state == after.state:
+            return
+        tags = self.metric_tags
+        if before.state == COMMIT_UNKNOWN and after.state == COMMITTED:
+            metrics.incr(metrics.UPLOADS_COMMITTED, **tags)
+            if getattr(_reconcile_calls, "depth", 0):
+                metrics.incr(metrics.COMMITS_RECONCILED, **tags)
+        if before.state in (COMMITTED, COMMIT_UNKNOWN) and after.committed_at:
+            outcome = {AUDITED: "ready", ATTACHED: "ready", REJECTED: "rejected"}.get(after.state)
+            if outcome is not None:
+                metrics.incr(metrics.VIDEOS_MADE if outcome == "ready" else metrics.VIDEOS_REJECTED, **tags)
+                metrics.timing(
+                    metrics.AUDIT_WAIT, _since(after.committed_at), platform=self.platform, outcome=outcome
+                )
+        if after.state == ATTACHED:
+            metrics.incr(metrics.VIDEOS_ATTACHED, **tags)
 
     def record(self, job: UploadJob, **changes: Any) -> LedgerEntry:
         return self._record(job.entry(self.ledger), **changes)
@@ -520,7 +566,7 @@ class PlatformSteps:
     #: videos go on no product.
     done_state: str = ATTACHED
     #: Whether every path records the end of the audit (``audited``, ``attached`` or ``rejected``), so a
-    #: ``committed`` row is one being audited; a single VOD upload's row stays ``committed``.
+    #: ``committed`` row is one being audited (the view says "auditing").
     records_audit: bool = True
     #: The manifest columns that name a product on this platform, and how a message names them.
     manifest_columns: tuple[str, ...] = ()
@@ -714,11 +760,21 @@ def send_and_finish(chunk: Mapping[str, Any], steps: Mapping[str, PlatformSteps]
     # (several commits at once): its audit starts early, and commits share the call budget with blocks.
     jobs = list({segment.job.upload_id: segment.job for segment in segments_of(chunk)}.values())
     early: dict[str, Future[None]] = {}
+
+    def send_block(job: UploadJob, task: BlockTask, data: bytes) -> str:
+        platform = steps[job.platform]
+        tags = platform.metric_tags
+        with count_retries(metrics.BLOCKS_RETRIED, **tags):
+            tag = platform.send_block(job, task, data)
+        metrics.incr(metrics.BLOCKS_SENT, **tags)
+        metrics.incr(metrics.BYTES_SENT, len(data), **tags)
+        return tag
+
     with ThreadPoolExecutor(max_workers=API_CONCURRENCY, thread_name_prefix="finish") as pool:
         result = send_chunk(
             chunk,
             ledger,
-            lambda job, task, data: steps[job.platform].send_block(job, task, data),
+            send_block,
             logger,
             all_sent=lambda job: early.setdefault(job.upload_id or "", pool.submit(finish, job)),
         )
@@ -739,6 +795,32 @@ def send_and_finish(chunk: Mapping[str, Any], steps: Mapping[str, PlatformSteps]
     result.failures.update(refused)
     result.videos.update(videos)
     return result
+
+
+_reconcile_calls = threading.local()
+
+
+def _reconciling(reconcile: Callable[..., R]) -> Callable[..., R]:
+    """``reconcile`` marking its thread while it runs: the commit it records was one whose answer was lost."""
+
+    @wraps(reconcile)
+    def marked(*args: Any, **kwargs: Any) -> R:
+        _reconcile_calls.depth = getattr(_reconcile_calls, "depth", 0) + 1
+        try:
+            return reconcile(*args, **kwargs)
+        finally:
+            _reconcile_calls.depth -= 1
+
+    return marked
+
+
+def _since(stamp: str) -> float:
+    """Seconds from a ledger timestamp (ISO 8601, UTC) until now; 0 for one that cannot be read."""
+    try:
+        then = datetime.fromisoformat(stamp)
+    except ValueError:
+        return 0.0
+    return max((datetime.now(UTC) - then.astimezone(UTC)).total_seconds(), 0.0)
 
 
 def _rss() -> int:

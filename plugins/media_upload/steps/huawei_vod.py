@@ -38,6 +38,8 @@ from media_upload.protocols.huawei_vod import (
     PART_RULES,
     VIDEO_TYPES,
     AssetStatus,
+    notified_weight,
+    ready_statuses,
 )
 from media_upload.steps.common import PlatformSteps, UploadJob, UploadStopped
 from media_upload.transfer.engine import BlockTask
@@ -64,7 +66,6 @@ class HuaweiVodSteps(PlatformSteps):
     finish_verb = "confirmed"
     video_noun = "asset"
     done_state = AUDITED  # an asset goes on no product
-    records_audit = False
     hook_path = "media_upload.hooks.huawei_vod.HuaweiVodHook"
     state_reader_path = "media_upload.triggers.huawei_vod.HuaweiVodStateReader"
     transport_error = HuaweiVodTransportError
@@ -77,6 +78,19 @@ class HuaweiVodSteps(PlatformSteps):
         return sorted(
             {*(job.details.get("ready_statuses") or (AssetStatus.PUBLISHED,)), *FAILED_ASSET_STATUSES}
         )
+
+    def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
+        """The outcomes VOD already notified for these assets, when the connection takes notifications."""
+        if not jobs:  # before the connection: a catalog without this platform's rows may not have one
+            return {}
+        credentials = self.hook.credentials
+        if not credentials.push:
+            return {}
+        from media_upload.push import latest_states, vod_account
+
+        account = vod_account(credentials.project_id)
+        pushed = self.ledger.pushed_states(video_ids=[job.video_id or "" for job in jobs])
+        return latest_states([state for state in pushed if state.account == account], notified_weight)
 
     # -------------------------------------------------------------------- begin
 
@@ -216,7 +230,7 @@ class HuaweiVodSteps(PlatformSteps):
                 "mode": "multipart",
                 "content_type": content_type,
                 "video_md5": video_md5,
-                "ready_statuses": [AssetStatus.PUBLISHED.value],
+                "ready_statuses": list(ready_statuses(auto_publish=True, transcoding=False)),
                 "asset": asset,
             },
         )
@@ -375,8 +389,13 @@ class HuaweiVodSteps(PlatformSteps):
 
 
 def ready_job(job: UploadJob) -> dict[str, Any]:
-    """What the readiness sensor needs: ``{asset_id, ready_statuses}``."""
-    return {"asset_id": job.video_id, "ready_statuses": list(job.details.get("ready_statuses") or ())}
+    """What the readiness sensor needs: ``{asset_id, ready_statuses, job}`` (the job, to record VOD's
+    verdict in the ledger)."""
+    return {
+        "asset_id": job.video_id,
+        "ready_statuses": list(job.details.get("ready_statuses") or ()),
+        "job": job.as_xcom(),
+    }
 
 
 __all__: Sequence[str] = ("PLATFORM", "HuaweiVodSteps", "ready_job")

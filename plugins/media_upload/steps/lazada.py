@@ -71,8 +71,10 @@ class LazadaSteps(PlatformSteps):
         return sorted(TERMINAL_VIDEO_STATES)
 
     def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
+        if not jobs:  # before the connection: a catalog without this platform's rows may not have one
+            return {}
         credentials = self.hook.credentials
-        if not jobs or not credentials.push:
+        if not credentials.push:
             return {}
         from media_upload.push import latest_states
 

@@ -106,6 +106,7 @@ def huawei_vod_upload(
             task_id="wait_until_ready",
             asset=confirm.output,
             huawei_vod_conn_id=huawei_vod_conn_id,
+            ledger_conn_id=ledger_conn_id,
             deferrable=deferrable,
             poke_interval=poke_interval,
             timeout=ready_timeout.total_seconds(),

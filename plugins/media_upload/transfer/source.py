@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from media_upload.lineage import report_read
 from media_upload.transfer.errors import SourceError
 from media_upload.transfer.media import MediaInfo, NotAVideoError, probe_media
 from media_upload.transfer.policy import SourcePolicy, shown
@@ -62,6 +63,7 @@ class Source:
         found = cls(location, conn_id or None)
         if not found.local:
             found._check_connection()
+        report_read(location)  # hook-level lineage: every source is made here to be read
         return found
 
     @property

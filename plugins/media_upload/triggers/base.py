@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from media_upload import metrics
 
 if TYPE_CHECKING:
     from media_upload.hooks.base import PlatformHook
@@ -62,6 +64,14 @@ class PollingTrigger(BaseTrigger):
         """The wait before the next check; a trigger woken by pushed messages waits for those."""
         await asyncio.sleep(seconds)
 
+    def looked(self, outcome: str) -> None:
+        """Count one look at the platform (``read``, ``throttled`` or ``failed``): what waiting costs."""
+        try:
+            platform = self.hook.conn_type
+        except Exception:  # a metric never stops a wait
+            platform = None
+        metrics.incr(metrics.AUDIT_LOOKS, platform=platform, outcome=outcome)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         errors = 0
         wait = min(self.first_poll_interval, self.poll_interval)
@@ -72,13 +82,16 @@ class PollingTrigger(BaseTrigger):
                 payload = await self.check()
             except Exception as exc:
                 if self.is_throttled(exc):
+                    self.looked("throttled")
                     continue
+                self.looked("failed")
                 errors += 1
                 self.log.warning("Polling %s failed (%d in a row): %s", self.subject, errors, exc)
                 if self.is_permanent(exc) or errors >= self.max_consecutive_errors:
                     yield TriggerEvent({"status": "error", **self.subject, "message": str(exc)})
                     return
                 continue
+            self.looked("read")
             errors = 0
             if payload is not None:
                 yield TriggerEvent({**payload, **self.subject})
@@ -87,21 +100,54 @@ class PollingTrigger(BaseTrigger):
 
 class StateReader:
     """How a trigger learns the states of one connection's videos on one platform: :meth:`pause` waits
-    before a look (a platform that pushes states wakes it early), :meth:`states` looks. Triggers only read.
+    before a look, :meth:`states` looks. Triggers only read.
+
+    When the connection turns push on (:meth:`push_account`), each pause waits for the platform's pushed
+    states (see :mod:`media_upload.push`) up to the connection's ``push_poll_seconds``; a pause that ends
+    with a message takes the states from it, one that ends without asks the platform.
 
     :param conn_id: the platform connection.
     """
 
     #: Reads in flight at once.
     concurrency = 8
+    #: How much each pushed state decides when a video has several (see :func:`media_upload.push.latest_states`).
+    push_weight: Callable[[str], int] | None = None
 
     def __init__(self, conn_id: str) -> None:
         self.conn_id = conn_id
+        #: The states the last pause ended with, when pushed; the newest pushed state id seen.
+        self.pushed: dict[str, str] = {}
+        self._after = 0
+
+    async def push_account(self) -> tuple[tuple[str, str], float] | None:
+        """Where the connection's pushed states are filed and how long to wait for one before asking the
+        platform; None when the connection does not take pushes."""
+        return None
 
     async def pause(self, video_ids: Sequence[str], seconds: float) -> None:
-        await asyncio.sleep(seconds)
+        self.pushed = {}
+        try:
+            push = await self.push_account()
+        except Exception:  # the look that follows reports it
+            push = None
+        if push is None:
+            await asyncio.sleep(seconds)
+            return
+        from media_upload.ledger import DEFAULT_CONN_ID
+        from media_upload.push import inbox, latest_states
+
+        account, poll_seconds = push
+        pushed = await inbox(DEFAULT_CONN_ID).wait(account, video_ids, self._after, poll_seconds)
+        if pushed:
+            self._after = max(state.id for state in pushed)
+            self.pushed = latest_states(pushed, self.push_weight)
 
     async def states(self, video_ids: Sequence[str]) -> dict[str, str]:
+        """The states that ended the last pause if pushed, else :meth:`read`'s."""
+        return dict(self.pushed) if self.pushed else await self.read(video_ids)
+
+    async def read(self, video_ids: Sequence[str]) -> dict[str, str]:
         """The states read, ``concurrency`` reads at once. A read that fails in passing (a throttle answer
         under the platform's call limit, a reset) leaves its video for the next look while the others
         count; a permanent error, or no state read at all, is raised."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
@@ -14,18 +12,8 @@ from media_upload.triggers.base import PollingTrigger, StateReader
 
 
 class LazadaStateReader(StateReader):
-    """Video states of one ``lazada`` connection, pushed or from GetVideo.
-
-    When the connection turns push on, each pause waits for Lazada's pushed states (see
-    :mod:`media_upload.push`) up to its ``push_poll_seconds``; a pause that ends with a message takes the
-    states from it, one that ends without asks GetVideo. Otherwise every look asks GetVideo.
-    """
-
-    def __init__(self, conn_id: str) -> None:
-        super().__init__(conn_id)
-        #: The states the last pause ended with, when pushed; the newest pushed state id seen.
-        self.pushed: dict[str, str] = {}
-        self._after = 0
+    """Video states of one ``lazada`` connection: pushed when the connection turns push on (its
+    ``seller_id`` names the seller the messages are for), else from GetVideo."""
 
     @cached_property
     def hook(self) -> LazadaHook:
@@ -34,28 +22,11 @@ class LazadaStateReader(StateReader):
     def is_permanent(self, exc: Exception) -> bool:
         return not (isinstance(exc, LazadaError) and is_retryable(exc, API_SPECS["/media/video/get"]))
 
-    async def pause(self, video_ids: Sequence[str], seconds: float) -> None:
-        self.pushed = {}
-        try:
-            credentials = await self.hook.acredentials()
-        except Exception:  # the look that follows reports it
-            credentials = None
-        if credentials is None or not credentials.push:
-            await asyncio.sleep(seconds)
-            return
-        from media_upload.push import inbox, latest_states
-
-        account = (credentials.app_key, str(credentials.seller_id))
-        pushed = await inbox(self.hook.token_store_conn_id).wait(
-            account, video_ids, self._after, credentials.push_poll_seconds
-        )
-        if pushed:
-            self._after = max(state.id for state in pushed)
-            self.pushed = latest_states(pushed)
-
-    async def states(self, video_ids: Sequence[str]) -> dict[str, str]:
-        """The states that ended the last pause if pushed, else each video's from GetVideo."""
-        return dict(self.pushed) if self.pushed else await super().states(video_ids)
+    async def push_account(self) -> tuple[tuple[str, str], float] | None:
+        credentials = await self.hook.acredentials()
+        if not credentials.push:
+            return None
+        return (credentials.app_key, str(credentials.seller_id)), credentials.push_poll_seconds
 
     async def state(self, video_id: str) -> str:
         return str((await self.hook.aget_video(video_id))["state"])

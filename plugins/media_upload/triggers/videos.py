@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from media_upload import metrics
 from media_upload.platforms import load, steps_class
 from media_upload.triggers.base import StateReader
 
@@ -103,7 +104,11 @@ class VideosSettledTrigger(BaseTrigger):
             try:
                 states = await reader.states(pending)
             except Exception as exc:
-                if reader.is_throttled(exc):
+                throttled = reader.is_throttled(exc)
+                metrics.incr(
+                    metrics.AUDIT_LOOKS, platform=platform, outcome="throttled" if throttled else "failed"
+                )
+                if throttled:
                     continue
                 if reader.is_permanent(exc) and len(pending) > 1:
                     states = await self._one_by_one(platform, reader, pending)
@@ -116,6 +121,8 @@ class VideosSettledTrigger(BaseTrigger):
                         )
                         return
                     continue
+            pushed = bool(getattr(reader, "pushed", None))
+            metrics.incr(metrics.AUDIT_LOOKS, platform=platform, outcome="pushed" if pushed else "read")
             errors = 0
             settled = False
             for video_id, state in states.items():

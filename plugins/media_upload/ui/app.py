@@ -6,7 +6,8 @@ require, read access to DAG runs (for the DAG named by ``dag_id`` when one is gi
 api-server's security dependencies, and the rows are limited to the DAGs the user may read. The browser
 authenticates with the UI's own session cookie; nothing on the page or in its answers is a credential.
 
-``POST /push/lazada/{conn_id}`` is the one public route: Lazada's push callback, checked by signature.
+``POST /push/lazada/{conn_id}`` and ``POST /push/huawei-vod/{conn_id}`` are the public routes: the
+platforms' push callbacks, checked by signature before anything is kept.
 """
 
 from __future__ import annotations
@@ -113,29 +114,58 @@ def create_app(ledger_conn_id: str = DEFAULT_CONN_ID) -> FastAPI:
         """The menu's icon (public: it shows nothing of the uploads)."""
         return FileResponse(STATIC / f"{name}.svg", media_type="image/svg+xml")
 
-    @app.post("/push/lazada/{conn_id}", include_in_schema=False)
-    async def lazada_push(conn_id: str, request: Request) -> JSONResponse:
-        """Lazada's push callback for the app of connection ``conn_id``: public, as Lazada cannot log in,
-        and trusted only when the message is signed with that app's secret (see media_upload.push).
-        A body over the limit is refused before it is read. Each worker thread keeps its ledger
-        connection: messages come in bursts."""
+    async def take(
+        platform: str, title: str, conn_id: str, request: Request, keep: Callable[[bytes], Any]
+    ) -> JSONResponse:
+        """One push: a body over the limit is refused before it is read; ``keep`` checks and keeps it on a
+        worker thread (the ledger, a database, is opened off the event loop; each thread keeps its
+        connection, as messages come in bursts)."""
         from starlette.concurrency import run_in_threadpool
 
-        from media_upload import push
+        from media_upload import metrics, push
 
         client = request.client.host if request.client else "?"
         try:
             body = await _capped_body(request, push.MAX_BODY_BYTES)
-            signature = request.headers.get("authorization")
-            answer = await run_in_threadpool(  # the ledger (a database) is opened off the event loop too
-                lambda: push.receive(ledger(), conn_id, body, signature)
-            )
+            answer = await run_in_threadpool(keep, body)
         except push.PushRefused as exc:
             push.log.warning(
-                "Refused a Lazada push for %r from %s: %s", printable(conn_id[:100]), client, exc
+                "Refused a %s push for %r from %s: %s", title, printable(conn_id[:100]), client, exc
             )
+            metrics.incr(metrics.PUSH_REFUSED, platform=platform, status=exc.status)
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        metrics.incr(metrics.PUSH_RECEIVED, platform=platform)
         return JSONResponse(answer)
+
+    @app.post("/push/lazada/{conn_id}", include_in_schema=False)
+    async def lazada_push(conn_id: str, request: Request) -> JSONResponse:
+        """Lazada's push callback for the app of connection ``conn_id``: public, as Lazada cannot log in,
+        and trusted only when the message is signed with that app's secret (see media_upload.push)."""
+        from media_upload import push
+
+        signature = request.headers.get("authorization")
+        return await take(
+            "lazada",
+            "Lazada",
+            conn_id,
+            request,
+            lambda body: push.receive(ledger(), conn_id, body, signature),
+        )
+
+    @app.post("/push/huawei-vod/{conn_id}", include_in_schema=False)
+    async def huawei_vod_push(conn_id: str, request: Request) -> JSONResponse:
+        """VOD's event notifications for the project of connection ``conn_id``: public, and trusted only when
+        ``auth_sign`` holds under the connection's ``push_secret`` (see media_upload.push)."""
+        from media_upload import push
+
+        timestamp, signature = request.headers.get("auth_timestamp"), request.headers.get("auth_sign")
+        return await take(
+            "huawei_vod",
+            "Huawei VOD",
+            conn_id,
+            request,
+            lambda body: push.receive_vod(ledger(), conn_id, body, timestamp, signature),
+        )
 
     @app.get("/api/uploads", dependencies=may_read_runs)
     def uploads(

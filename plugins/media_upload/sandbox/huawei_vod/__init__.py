@@ -34,11 +34,15 @@ class HuaweiVodSandbox(Emulator[HuaweiVodBackend]):
         return self.url
 
     def airflow_connection(self) -> dict[str, Any]:
-        """The ``huawei_vod`` connection (JSON form of ``AIRFLOW_CONN_HUAWEI_VOD_DEFAULT``) for this sandbox."""
+        """The ``huawei_vod`` connection (JSON form of ``AIRFLOW_CONN_HUAWEI_VOD_DEFAULT``) for this sandbox;
+        with signed notifications on, waits take them."""
+        extra: dict[str, Any] = {"project_id": self.config.project_id, "region": self.config.region}
+        if self.config.push_url and self.config.push_key:
+            extra.update(push=True, push_secret=self.config.push_key)
         return {
             "conn_type": "huawei_vod",
             "host": self.endpoint,
             "login": self.config.ak,
             "password": self.config.sk,
-            "extra": {"project_id": self.config.project_id, "region": self.config.region},
+            "extra": extra,
         }

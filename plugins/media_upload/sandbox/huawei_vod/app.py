@@ -140,6 +140,11 @@ def create_app(backend: HuaweiVodBackend) -> FastAPI:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"asset_id": asset_id, "outcome": asset.outcome.value if asset.outcome else None})
 
+    @app.get("/_sandbox/huawei-vod/pushes", tags=["sandbox"])
+    def pushes(limit: int = 100) -> list[dict[str, Any]]:
+        """The most recent notification deliveries (asset, event, status, attempt, outcome), newest last."""
+        return list(backend.notify.log)[-limit:] if backend.notify is not None else []
+
     @app.get("/_sandbox/huawei-vod/play/{asset_id}/index.mp4", tags=["sandbox"])
     def play(asset_id: str) -> Response:
         """The play URL of a published asset: its stored object."""

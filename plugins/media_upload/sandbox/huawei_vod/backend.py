@@ -40,6 +40,7 @@ from media_upload.sandbox.huawei_vod.errors import (
     illegal_parameter,
     signature_expired,
 )
+from media_upload.sandbox.huawei_vod.notify import Notice, NotificationSender, NotifySettings
 from media_upload.sandbox.huawei_vod.obs import OBS_OPERATIONS, ObsBucket, b64_of_hex, unique_hex
 from media_upload.transfer.media import NotAVideoError, probe_file
 
@@ -76,6 +77,15 @@ class HuaweiVodSandboxConfig(EmulatorConfig):
     calls_per_minute: float = 0.0
     #: OBS requests per second to the bucket (0: off), answered 503 ``SlowDown`` when spent.
     obs_requests_per_second: float = 0.0
+    #: Where MFS event notifications are posted; None: none are sent.
+    push_url: str | None = None
+    #: The authentication key that signs them (``auth_sign``); None: unsigned.
+    push_key: str | None = None
+    #: Waits before each new delivery of a notification not answered HTTP 200 (VOD's own are not published).
+    push_retry_seconds: tuple[float, ...] = (10.0, 60.0, 300.0)
+
+    def __post_init__(self) -> None:
+        self.push_retry_seconds = tuple(float(s) for s in self.push_retry_seconds)
 
     @property
     def vod_limit(self) -> CallLimit:
@@ -168,6 +178,41 @@ class HuaweiVodBackend(EmulatorBackend):
         super().__init__(config or HuaweiVodSandboxConfig(), clock)
         self.assets: dict[str, Asset] = {}
         self.obs = ObsBucket(self)
+        self.notify: NotificationSender | None = None
+        if self.config.push_url:
+            settings = NotifySettings(
+                self.config.push_url, self.config.push_key, self.config.push_retry_seconds
+            )
+            self.notify = NotificationSender(settings, self._notices, self.clock, self.dice)
+
+    def close(self) -> None:
+        if self.notify is not None:
+            self.notify.close()
+        super().close()
+
+    def _notices(self, asset_id: str) -> list[Notice]:
+        """What an asset's processing notifies, and when: ``createComplete`` as it is created (at confirm
+        when it then transcodes, else when it is ready), ``transcodeComplete`` when transcoding ends."""
+        asset = self.assets[asset_id]
+        if asset.confirmed_at is None or asset.confirm != "CREATED":
+            return []
+        done = asset.confirmed_at + max(asset.transcode_seconds, 0.0)
+        final = asset.status(math.inf)  # how it ends (at ``done`` itself, rounding may leave it a step short)
+        failed = final.value in FAILED_ASSET_STATUSES
+        outcome: dict[str, Any] = (
+            {"error_code": "VOD.10051", "error_msg": asset.failure_reason or final.value} if failed else {}
+        )
+        if not asset.transcoding or final is AssetStatus.UPLOAD_FAILED:
+            return [
+                ("createComplete", "FAILED" if failed else "SUCCEED", {"title": asset.title, **outcome}, done)
+            ]
+        if not failed and final is AssetStatus.PUBLISHED:
+            url = f"{self.public_url}/_sandbox/huawei-vod/play/{asset.asset_id}/index.mp4"
+            outcome = {"output": [{"play_type": "MP4", "url": url, "encrypted": 0}]}
+        return [
+            ("createComplete", "SUCCEED", {"title": asset.title}, asset.confirmed_at),
+            ("transcodeComplete", "FAILED" if failed else "SUCCEED", outcome, done),
+        ]
 
     def check_fault(self, kind: str, target: str) -> None:
         known = {*INJECTABLE_VOD_ERRORS, *INJECTABLE_OBS_ERRORS, *TRANSPORT_FAULTS}
@@ -438,6 +483,8 @@ class HuaweiVodBackend(EmulatorBackend):
                 )
                 asset.outcome = AssetStatus.TRANSCODE_FAILED
         asset.failure_reason = reason
+        if self.notify is not None:
+            self.notify.watch(asset_id)
         return {"asset_id": asset_id}
 
     def asset_info(self, asset: Asset) -> dict[str, Any]:
@@ -596,6 +643,8 @@ class HuaweiVodBackend(EmulatorBackend):
             asset.outcome = final
             if finish_now and asset.confirmed_at is not None:
                 asset.confirmed_at = self.clock() - asset.transcode_seconds
+        if self.notify is not None and asset.confirmed_at is not None:
+            self.notify.watch(asset_id)  # its notifications follow the new end
         return asset
 
     # ----------------------------------------------------------------- inspect
