@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 
-.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod sandbox-shopee lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment test-security bench-push bench-vod-push bench-scale bench-view
+.PHONY: demo test lint sandbox-lazada sandbox-huawei-vod sandbox-shopee lock clean test-oldest-airflow test-browser test-faults reliability stack stack-demo airflow test-deployment test-security bench-push bench-vod-push bench-scale bench-view lineage-graph
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -69,7 +69,9 @@ airflow: $(BIN)/.installed
 	$(BIN)/python include/stack.py up --executor LocalExecutor --home .airflow-ui --database airflow_ui
 
 # Tests on a whole Airflow deployment (include/stack.py): Lazada's pushed video states end a catalog's
-# audit wait with no GetVideo poll; with the receiver out of reach the same run finishes by polling.
+# audit wait with no GetVideo poll, VOD's notifications end its waits with at most one ShowAssetMeta per
+# asset; with the receiver out of reach the same run finishes by polling; a StatsD listener on loopback
+# receives the documented metrics from the task runner, the triggerer and the api-server.
 test-deployment: $(BIN)/.installed
 	MEDIA_UPLOAD_DEPLOYMENT_TESTS=1 $(BIN)/pytest -v tests/deployment
 
@@ -94,6 +96,11 @@ bench-scale: $(BIN)/.installed
 
 bench-view: $(BIN)/.installed
 	$(BIN)/python bench/view.py --out docs/benchmarks.md
+
+# A catalog of three rows through dag.test() against the emulators with the OpenLineage listener on (file
+# transport); the graph its COMPLETE events name, drawn into docs/img/lineage-graph.png.
+lineage-graph: $(BIN)/.installed
+	$(BIN)/python bench/lineage_graph.py
 
 # The fault campaign (50+ videos, 10 % of requests faulted) and the kill -9 tests, as assertions.
 test-faults: $(BIN)/.installed

@@ -184,6 +184,15 @@ def postgres_dsn() -> str:
 
 
 @pytest.fixture(autouse=True)
+def _quick_hand_back(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    """Triggers run in the test's own process (or a child) here, with no executor report to wait for: their
+    events need not wait ``trigger_hand_back_seconds``. The real deployments (deployment, security, faults,
+    browser) keep the default; tests/unit/test_videos_trigger.py checks the wait itself."""
+    if request.node.path.parent.name in ("unit", "integration", "dags"):
+        monkeypatch.setenv("AIRFLOW__MEDIA_UPLOAD__TRIGGER_HAND_BACK_SECONDS", "0")
+
+
+@pytest.fixture(autouse=True)
 def _own_ledger(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Every test gets a ledger (and token store) of its own, so nothing one test records leaks into another."""
     monkeypatch.setenv(

@@ -113,6 +113,15 @@ def get_provider_info() -> dict[str, Any]:
                         "example": None,
                         "default": "50000000",
                     },
+                    "trigger_hand_back_seconds": {
+                        "description": "The shortest time from a wait's trigger start to its event, so the "
+                        "executor's report of the deferring try arrives first (Airflow 3.3 takes a later one "
+                        "for a failure and retries the task); raise it where executors report slowly.",
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": None,
+                        "default": "8",
+                    },
                 },
             }
         },

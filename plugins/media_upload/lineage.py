@@ -94,14 +94,12 @@ class PlatformNaming:
     product: str | None
 
 
-#: Platform (as :data:`media_upload.platforms.STEPS` names it) → its naming; credentials are its hook's.
-PLATFORMS: dict[str, PlatformNaming] = {
-    "lazada": PlatformNaming("lazada", lambda c: c.gateway, lambda c: "", "video", "product"),
-    "shopee": PlatformNaming("shopee", lambda c: c.base_url, lambda c: f"shop/{c.shop_id}/", "video", "item"),
-    "huawei_vod": PlatformNaming(
-        "huaweicloud-vod", lambda c: c.endpoint, lambda c: f"project/{c.project_id}/", "asset", None
-    ),
-}
+def naming_of(platform: str) -> PlatformNaming | None:
+    """The naming a platform's steps give (``lineage_naming``; credentials are its hook's), None for one
+    that names nothing or is not known."""
+    from media_upload.platforms import STEPS, steps_class
+
+    return steps_class(platform).lineage_naming if platform in STEPS else None
 
 
 @dataclass(frozen=True)
@@ -117,7 +115,9 @@ class Place:
     def of(cls, platform: str, hook: Any) -> Place:
         """From the platform's hook: its API host (the port only when not the scheme's default: an emulator
         or a proxy) and the account's scope. No secret of the credentials is read."""
-        naming = PLATFORMS[platform]
+        naming = naming_of(platform)
+        if naming is None:
+            raise ValueError(f"platform {platform!r} names no lineage")
         credentials = hook.credentials
         parts = urlsplit(naming.base_url(credentials))
         host = (parts.hostname or "").lower()
@@ -238,7 +238,7 @@ class ReportsLineage:
     def lineage_place(self, platform: str) -> Place | None:
         places = self._lineage_places = self._lineage_places or {}
         if platform not in places:
-            hook = self.lineage_hook(platform) if platform in PLATFORMS else None
+            hook = self.lineage_hook(platform) if naming_of(platform) is not None else None
             places[platform] = Place.of(platform, hook) if hook is not None else None
         return places[platform]
 

@@ -262,7 +262,7 @@ def _signed_message(body: bytes) -> str | None:
     try:
         text = body.decode()
         wrapper = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to read: a stranger's
         return None
     if isinstance(wrapper, dict) and isinstance(wrapper.get("message"), str):
         return str(wrapper["message"])
@@ -281,7 +281,7 @@ def parse_vod_notification(
         event = json.loads(message)
         event_type = str(event["event_type"])
         stamp = int(timestamp)
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise PushRefused(400, f"not a VOD event notification ({type(exc).__name__})") from None
     if event_type not in NOTIFIED_EVENTS:
         return None

@@ -1,14 +1,16 @@
 """Drivers that speak to the emulators through the platforms' official clients, or (Shopee, which ships none)
-through plain HTTP signed here from the documented formula."""
+through plain HTTP signed here from the documented formula; the plugin's app on loopback; waiting helpers."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import re
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,6 +24,37 @@ from media_upload.sandbox.shopee import ShopeeSandbox
 
 COVER_URL = "https://sg-live-02.slatic.net/p/ae0f37dbf1c0ef8c560a0f0cfbaac3b6.png"
 _DEFAULT = object()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 15) -> Any:
+    """``condition()`` once it is true (polled every 50 ms); fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return result
+
+
+def first_event(trigger: Any, timeout: float = 20) -> dict:
+    """The payload of the first event a trigger yields."""
+
+    async def run() -> dict:
+        return (await asyncio.wait_for(trigger.run().__anext__(), timeout)).payload
+
+    return asyncio.run(run())
+
+
+@pytest.fixture
+def plugin_app(ledger_connection: Callable[..., Any]) -> Iterator[str]:
+    """The plugin's app (the push receivers included) served on loopback, keeping states in a SQLite ledger;
+    its base URL."""
+    ledger_connection("sqlite")
+    from media_upload.sandbox.server import SandboxServer
+    from media_upload.ui.app import create_app
+
+    server = SandboxServer(create_app())
+    yield server.start()
+    server.stop()
 
 
 class LazopDriver:
@@ -332,3 +365,23 @@ class ShopeeDriver:
 @pytest.fixture
 def shopee(shopee_sandbox: ShopeeSandbox) -> ShopeeDriver:
     return ShopeeDriver(shopee_sandbox)
+
+
+@pytest.fixture
+def marketplaces(
+    make_lazada_sandbox, make_shopee_sandbox, make_huawei_vod_sandbox, monkeypatch, ledger_connection
+):
+    """An emulator of each marketplace (quick audits), their default connections and a SQLite ledger."""
+    from tests.conftest import _connection_setter
+
+    lazada = make_lazada_sandbox(audit_seconds=0.3)
+    shopee = make_shopee_sandbox(transcode_seconds=0.3)
+    vod = make_huawei_vod_sandbox(transcode_seconds=0.3)
+    for sandbox, conn_id in (
+        (lazada, "lazada_default"),
+        (shopee, "shopee_default"),
+        (vod, "huawei_vod_default"),
+    ):
+        _connection_setter(monkeypatch, conn_id)(sandbox)
+    ledger_connection("sqlite")
+    return lazada, shopee, vod

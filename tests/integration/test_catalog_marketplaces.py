@@ -21,25 +21,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(16)
 CONNECTIONS = {"lazada": "lazada_default", "shopee": "shopee_default", "huawei_vod": "huawei_vod_default"}
 
 
-@pytest.fixture
-def marketplaces(
-    make_lazada_sandbox, make_shopee_sandbox, make_huawei_vod_sandbox, monkeypatch, ledger_connection
-):
-    from tests.conftest import _connection_setter
-
-    lazada = make_lazada_sandbox(audit_seconds=0.3)
-    shopee = make_shopee_sandbox(transcode_seconds=0.3)
-    vod = make_huawei_vod_sandbox(transcode_seconds=0.3)
-    for sandbox, conn_id in (
-        (lazada, "lazada_default"),
-        (shopee, "shopee_default"),
-        (vod, "huawei_vod_default"),
-    ):
-        _connection_setter(monkeypatch, conn_id)(sandbox)
-    ledger_connection("sqlite")
-    return lazada, shopee, vod
-
-
 def test_every_video_goes_to_every_marketplace_it_is_listed_on_once(
     marketplaces, tmp_path, sample_video, task_context
 ):

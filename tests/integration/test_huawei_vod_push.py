@@ -3,11 +3,10 @@ server, and the VOD waits woken by them (or polling ShowAssetMeta when none come
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,10 +16,9 @@ from media_upload.ledger import UploadLedger
 from media_upload.protocols.huawei_vod import FAILED_ASSET_STATUSES, notification, notification_signature
 from media_upload.protocols.huawei_vod import ready_statuses as ready_for
 from media_upload.sandbox.huawei_vod import HuaweiVodSandbox
-from media_upload.sandbox.server import SandboxServer
 from media_upload.triggers.huawei_vod import HuaweiVodAssetTrigger
 from media_upload.triggers.videos import VideosSettledTrigger
-from tests.integration.conftest import VodDriver
+from tests.integration.conftest import VodDriver, first_event, wait_for
 
 KEY = "vod-notification-key"
 
@@ -34,14 +32,9 @@ def _fresh_accounts(monkeypatch):
 
 
 @pytest.fixture
-def receiver(ledger_connection) -> Iterator[str]:
-    """The plugin's app (receiver routes included) served on loopback, keeping states in a SQLite ledger."""
-    ledger_connection("sqlite")
-    from media_upload.ui.app import create_app
-
-    server = SandboxServer(create_app())
-    yield server.start() + "/push/huawei-vod"
-    server.stop()
+def receiver(plugin_app) -> str:
+    """VOD's receiver route on the plugin's app."""
+    return plugin_app + "/push/huawei-vod"
 
 
 @pytest.fixture
@@ -65,14 +58,6 @@ def kept(asset_id: str | None = None) -> list[str]:
     return [s.state for s in UploadLedger().pushed_states() if asset_id in (None, s.video_id)]
 
 
-def wait_for(condition: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
-
-
 def upload(sandbox: HuaweiVodSandbox, sample_video, title: str = "clip", **fields: Any) -> str:
     """An asset made, uploaded and confirmed with the official client."""
     driver = VodDriver(sandbox)
@@ -92,13 +77,6 @@ def signed(
     body, message = notification(event_type, info)
     stamp = str(int(time.time() if at is None else at))
     return body, {"auth_timestamp": stamp, "auth_sign": notification_signature(key, stamp, message)}
-
-
-def first_event(trigger: Any, timeout: float = 20) -> dict:
-    async def run() -> dict:
-        return (await asyncio.wait_for(trigger.run().__anext__(), timeout)).payload
-
-    return asyncio.run(run())
 
 
 # ------------------------------------------------------------------------------- wire
@@ -160,6 +138,7 @@ def test_the_receiver_keeps_good_notifications_and_refuses_the_rest(notifying, r
         post(good, target=f"{receiver}/unknown_conn"),
         post(good, target=f"{receiver}/bad%20id"),
     ]
+    unauthenticated.append(post((b"[" * 60_000, good[1])))  # too deep to parse: refused, never a 500
     assert {r.status_code for r in unauthenticated} == {401}
     assert len({r.text for r in unauthenticated}) == 1  # one answer, whatever the cause
     assert post(signed("transcodeComplete", {"asset_id": "a1"})).status_code == 400  # no status

@@ -3,11 +3,10 @@ and the audit triggers woken by them (or polling when none come)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,10 +15,9 @@ import requests
 from media_upload.ledger import UploadLedger
 from media_upload.protocols.lazada import push_signature, video_state_message
 from media_upload.sandbox.lazada import LazadaSandbox
-from media_upload.sandbox.server import SandboxServer
 from media_upload.triggers.lazada import LazadaVideoAuditTrigger
 from media_upload.triggers.videos import VideosSettledTrigger
-from tests.integration.conftest import LazopDriver
+from tests.integration.conftest import LazopDriver, first_event, wait_for
 
 APP_KEY, SECRET, SELLER = "100132", "sandbox-app-secret", "1001"
 STATES = ["READY_FOR_TRANSCODE", "TRANSCODING", "READY_FOR_AUDIT", "AUDIT_SUCCESS"]
@@ -34,14 +32,9 @@ def _fresh_accounts(monkeypatch):
 
 
 @pytest.fixture
-def receiver(ledger_connection) -> Iterator[str]:
-    """The plugin's app (receiver route included) served on loopback, keeping states in a SQLite ledger."""
-    ledger_connection("sqlite")
-    from media_upload.ui.app import create_app
-
-    server = SandboxServer(create_app())
-    yield server.start() + "/push/lazada"
-    server.stop()
+def receiver(plugin_app) -> str:
+    """Lazada's receiver route on the plugin's app."""
+    return plugin_app + "/push/lazada"
 
 
 @pytest.fixture
@@ -62,14 +55,6 @@ def pushing(make_lazada_sandbox, lazada_connection, receiver) -> Callable[..., L
 
 def kept(video_id: str | None = None) -> list[str]:
     return [s.state for s in UploadLedger().pushed_states() if video_id in (None, s.video_id)]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
 
 
 def signed(body: dict[str, Any] | bytes, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
@@ -94,13 +79,6 @@ def upload(lazop, sandbox: LazadaSandbox, name: str, title: str = "hello") -> st
 
     video = write_sample_mp4(sandbox.backend.data_dir / name, 300_000, seed=hash(name) % 1000)
     return LazopDriver(lazop, sandbox).upload(video, title=title)
-
-
-def first_event(trigger: Any, timeout: float = 20) -> dict:
-    async def run() -> dict:
-        return (await asyncio.wait_for(trigger.run().__anext__(), timeout)).payload
-
-    return asyncio.run(run())
 
 
 # ------------------------------------------------------------------------------- wire

@@ -325,25 +325,6 @@ def host_of(url: str) -> str:
     return url.split("://", 1)[1].split("/", 1)[0]
 
 
-@pytest.fixture
-def marketplaces(
-    make_lazada_sandbox, make_shopee_sandbox, make_huawei_vod_sandbox, monkeypatch, ledger_connection
-):
-    from tests.conftest import _connection_setter
-
-    lazada = make_lazada_sandbox(audit_seconds=0.3)
-    shopee = make_shopee_sandbox(transcode_seconds=0.3)
-    vod = make_huawei_vod_sandbox(transcode_seconds=0.3)
-    for sandbox, conn_id in (
-        (lazada, "lazada_default"),
-        (shopee, "shopee_default"),
-        (vod, "huawei_vod_default"),
-    ):
-        _connection_setter(monkeypatch, conn_id)(sandbox)
-    ledger_connection("sqlite")
-    return lazada, shopee, vod
-
-
 def credentials(lazada, shopee, vod) -> list[str]:
     return [
         lazada.config.app_secret,

@@ -19,7 +19,7 @@ from fastapi import FastAPI, Request, Response
 from media_upload.sandbox.server import SandboxServer
 from media_upload.sandbox.shopee import ShopeeSandbox
 from media_upload.sandbox.shopee.products import sample_item
-from tests.integration.conftest import ShopeeDriver
+from tests.integration.conftest import ShopeeDriver, wait_for
 
 MiB = 1024 * 1024
 INIT = "/api/v2/media_space/init_video_upload"
@@ -1029,14 +1029,6 @@ def receiver() -> Iterator[SimpleNamespace]:
     url = server.start() + "/shopee/push"
     yield SimpleNamespace(url=url, posts=posts, plan=plan)
     server.stop()
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
 
 
 def test_push_is_the_documented_message_signed_over_url_and_body(make_shopee_sandbox, receiver, video):

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 import requests
 
+from media_upload.protocols.huawei_vod import notification, notification_signature
 from media_upload.protocols.lazada import push_signature, video_state_message
 from media_upload.sandbox.sample_media import write_sample_mp4
 from tests.hosts import RecordingHost, recording_host
@@ -71,7 +72,9 @@ class Deployment:
         found = [CDN_LOGIN, CDN_PASSWORD, S3_KEY, S3_SECRET]
         for connection in self.stack.connections().values():
             found += [str(connection.get("login") or ""), str(connection.get("password") or "")]
-            found += [str(v) for k, v in (connection.get("extra") or {}).items() if "token" in k]
+            found += [
+                str(v) for k, v in (connection.get("extra") or {}).items() if "token" in k or "secret" in k
+            ]
         return [secret for secret in found if len(secret) >= 6]
 
     def task(self, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
@@ -81,8 +84,8 @@ class Deployment:
         path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/logs/{try_number}"
         return json.dumps(self.stack.api("GET", path, params={"full_content": "true"}))
 
-    def receiver(self, conn_id: str) -> str:
-        return f"{self.stack.api_url}/media-uploads/push/lazada/{conn_id}"
+    def receiver(self, conn_id: str, platform: str = "lazada") -> str:
+        return f"{self.stack.api_url}/media-uploads/push/{platform}/{conn_id}"
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +110,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             sandboxes={"lazada": ["--audit-seconds", "2"], "huawei-vod": ["--transcode-seconds", "2"]},
             connections_in_env=False,  # in the metadata database, as `make airflow` does
             lazada_push=True,
+            vod_push=True,
             extra_dags=(Path(__file__).with_name("dags") / "security_sources.py",),
             allowed_sources=(
                 f"{work / 'airflow' / 'media'}/",
@@ -370,3 +374,31 @@ def test_the_receiver_refuses_strangers_cheaply_and_alike(deployment: Deployment
     assert (replayed.status_code, replayed.json()["kept"]) == (200, False)
     api_log = (stack.home / "logs" / "api-server.log").read_text(errors="replace")
     assert secret not in api_log and forged["Authorization"] not in api_log
+
+
+def test_the_vod_receiver_refuses_strangers_alike(deployment: Deployment):
+    """VOD's notifications: a forged auth_sign, a Lazada-signed message or any connection id gets the one
+    401; a body over the limit is refused unread; only the key of huawei_vod_default signs what is kept."""
+    stack = deployment.stack
+    url = deployment.receiver("huawei_vod_default", "huawei-vod")
+    answer, seconds = post_raw(url, "Content-Type: application/json\r\nContent-Length: 3000000000\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and seconds < 2
+    key = stack.connections()["huawei_vod_default"]["extra"]["push_secret"]
+    body, message = notification("createComplete", {"asset_id": "a" * 32, "status": "SUCCEED"})
+    stamp = str(int(time.time()))
+    forged = {"auth_timestamp": stamp, "auth_sign": notification_signature("a-guessed-key", stamp, message)}
+    answers = {
+        conn_id: requests.post(
+            deployment.receiver(conn_id, "huawei-vod"), data=body, headers=forged, timeout=10
+        )
+        for conn_id in (*PLATFORM_CONNECTIONS, "media_cdn", "no_such_connection", "x" * 300)
+    }
+    lazada_signed = requests.post(url, data=body, headers={"Authorization": "0" * 64}, timeout=10)
+    assert {(a.status_code, a.content) for a in [*answers.values(), lazada_signed]} == {
+        (401, answers["huawei_vod_default"].content)
+    }
+    genuine = {"auth_timestamp": stamp, "auth_sign": notification_signature(key, stamp, message)}
+    kept = requests.post(url, data=body, headers=genuine, timeout=10)
+    assert (kept.status_code, kept.json()["kept"]) == (200, True)
+    api_log = (stack.home / "logs" / "api-server.log").read_text(errors="replace")
+    assert key not in api_log and forged["auth_sign"] not in api_log

@@ -149,3 +149,28 @@ def test_a_read_that_fails_in_passing_leaves_only_its_own_video_for_the_next_loo
         asyncio.run(reader.states(["B"]))
     with pytest.raises(Refused):  # a permanent error is told, so the video can be left out
         asyncio.run(reader.states(["A", "X"]))
+
+
+def test_the_event_waits_for_the_executors_report_and_gathers_what_settles_meanwhile(reader, monkeypatch):
+    """No event before ``trigger_hand_back_seconds`` from the trigger's start (Airflow 3.3 would take the
+    deferring try's late report for a failure); another marketplace's video settling meanwhile comes along."""
+    import time
+
+    monkeypatch.setenv("AIRFLOW__MEDIA_UPLOAD__TRIGGER_HAND_BACK_SECONDS", "1.0")
+    reader.table = {"A": "DONE", "B": "WAITING"}
+
+    async def settle_b_later() -> dict:
+        async def later() -> None:
+            await asyncio.sleep(0.3)
+            reader.table["B"] = "DONE"
+
+        helper = asyncio.create_task(later())
+        started = time.monotonic()
+        async for event in trigger(video("lazada", "A"), video("shopee", "B")).run():
+            await helper
+            return {**event.payload, "after": time.monotonic() - started}
+        raise AssertionError("no event")
+
+    event = asyncio.run(asyncio.wait_for(settle_b_later(), 10))
+    assert event["after"] >= 1.0
+    assert event["states"] == {"lazada:A": "DONE", "shopee:B": "DONE"}

@@ -43,6 +43,7 @@ from media_upload.transfer.source import Source, SourceError, SourceInfo
 
 if TYPE_CHECKING:
     from media_upload.catalog.manifest import ManifestRow, RowProblem, Target
+    from media_upload.lineage import PlatformNaming
 
 log = logging.getLogger(__name__)
 #: Per-video calls a step makes at once (inits, commits, product look-ups and updates), over the hook's
@@ -565,6 +566,8 @@ class PlatformSteps:
     #: The ledger state that ends a video's work here: on its product, or audited on a platform whose
     #: videos go on no product.
     done_state: str = ATTACHED
+    #: How OpenLineage names the platform's videos and products (:mod:`media_upload.lineage`); None: unnamed.
+    lineage_naming: PlatformNaming | None = None
     #: Whether every path records the end of the audit (``audited``, ``attached`` or ``rejected``), so a
     #: ``committed`` row is one being audited (the view says "auditing").
     records_audit: bool = True
@@ -683,10 +686,26 @@ class PlatformSteps:
         """The states after which ``job``'s video never changes (a wait ends on them)."""
         raise NotImplementedError
 
+    #: How much each pushed state decides when a video has several (:func:`media_upload.push.latest_states`).
+    push_weight: Callable[[str], int] | None = None
+
+    def push_account(self) -> tuple[str, str] | None:
+        """Where the connection's pushed states are filed, when it turns push on; None otherwise (and for a
+        platform that does not push)."""
+        return None
+
     def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
         """The states the platform already pushed for these jobs' videos (by video id), read from the ledger
-        without waiting; none for a platform that does not push."""
-        return {}
+        without waiting; none when the connection does not take pushes."""
+        if not jobs:  # before the connection: a catalog without this platform's rows may not have one
+            return {}
+        account = self.push_account()
+        if account is None:
+            return {}
+        from media_upload.push import latest_states
+
+        pushed = self.ledger.pushed_states(video_ids=[job.video_id or "" for job in jobs])
+        return latest_states([state for state in pushed if state.account == account], self.push_weight)
 
     def audited(self, job: UploadJob, state: str) -> str | None:
         """Record the platform's verdict on ``state`` (audited, or rejected with the state); returns it."""

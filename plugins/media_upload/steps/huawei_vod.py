@@ -31,6 +31,7 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
+from media_upload.lineage import PlatformNaming
 from media_upload.protocols.huawei_vod import (
     FAILED_ASSET_STATUSES,
     MAX_PART_BYTES,
@@ -62,6 +63,9 @@ class HuaweiVodSteps(PlatformSteps):
 
     platform = PLATFORM
     title = "Huawei VOD"
+    lineage_naming = PlatformNaming(  # an asset goes on no product
+        "huaweicloud-vod", lambda c: c.endpoint, lambda c: f"project/{c.project_id}/", "asset", None
+    )
     unit = "parts"
     finish_verb = "confirmed"
     video_noun = "asset"
@@ -79,18 +83,14 @@ class HuaweiVodSteps(PlatformSteps):
             {*(job.details.get("ready_statuses") or (AssetStatus.PUBLISHED,)), *FAILED_ASSET_STATUSES}
         )
 
-    def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
-        """The outcomes VOD already notified for these assets, when the connection takes notifications."""
-        if not jobs:  # before the connection: a catalog without this platform's rows may not have one
-            return {}
-        credentials = self.hook.credentials
-        if not credentials.push:
-            return {}
-        from media_upload.push import latest_states, vod_account
+    push_weight = staticmethod(notified_weight)
 
-        account = vod_account(credentials.project_id)
-        pushed = self.ledger.pushed_states(video_ids=[job.video_id or "" for job in jobs])
-        return latest_states([state for state in pushed if state.account == account], notified_weight)
+    def push_account(self) -> tuple[str, str] | None:
+        """Where VOD's notifications for the connection's project are filed, when it takes them."""
+        from media_upload.push import vod_account
+
+        credentials = self.hook.credentials
+        return vod_account(credentials.project_id) if credentials.push else None
 
     # -------------------------------------------------------------------- begin
 

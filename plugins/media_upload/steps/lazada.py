@@ -29,6 +29,7 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
+from media_upload.lineage import PlatformNaming
 from media_upload.protocols.lazada import (
     BLOCK_RULES,
     FAILED_VIDEO_STATES,
@@ -59,6 +60,7 @@ class LazadaSteps(PlatformSteps):
 
     platform = PLATFORM
     title = "Lazada"
+    lineage_naming = PlatformNaming("lazada", lambda c: c.gateway, lambda c: "", "video", "product")
     hook_path = "media_upload.hooks.lazada.LazadaHook"
     state_reader_path = "media_upload.triggers.lazada.LazadaStateReader"
     transport_error = LazadaTransportError
@@ -70,17 +72,9 @@ class LazadaSteps(PlatformSteps):
     def final_states(self, job: UploadJob) -> list[str]:
         return sorted(TERMINAL_VIDEO_STATES)
 
-    def pushed_states(self, jobs: Sequence[UploadJob]) -> dict[str, str]:
-        if not jobs:  # before the connection: a catalog without this platform's rows may not have one
-            return {}
+    def push_account(self) -> tuple[str, str] | None:
         credentials = self.hook.credentials
-        if not credentials.push:
-            return {}
-        from media_upload.push import latest_states
-
-        account = (credentials.app_key, str(credentials.seller_id))
-        pushed = self.ledger.pushed_states(video_ids=[job.video_id or "" for job in jobs])
-        return latest_states([state for state in pushed if state.account == account])
+        return (credentials.app_key, str(credentials.seller_id)) if credentials.push else None
 
     # -------------------------------------------------------------------- begin
 

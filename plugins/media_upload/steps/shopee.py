@@ -26,6 +26,7 @@ from media_upload.ledger import (
     LedgerEntry,
     now,
 )
+from media_upload.lineage import PlatformNaming
 from media_upload.protocols.shopee import MAX_FILE_BYTES_DECIMAL, VideoUploadStatus, part_rules, video_problem
 from media_upload.steps.common import PlatformSteps, TargetRefused, UploadJob, UploadStopped, each
 from media_upload.transfer.engine import BlockTask
@@ -45,6 +46,9 @@ class ShopeeSteps(PlatformSteps):
 
     platform = PLATFORM
     title = "Shopee"
+    lineage_naming = PlatformNaming(
+        "shopee", lambda c: c.base_url, lambda c: f"shop/{c.shop_id}/", "video", "item"
+    )
     unit = "parts"
     finish_verb = "completed"
     video_noun = "upload"

@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from media_upload import metrics
+
+#: The shortest time from a trigger's start to its event (``[media_upload] trigger_hand_back_seconds``).
+#: A task that defers is reported done by its executor a few seconds after it exits; Airflow 3.3's
+#: scheduler takes that late report for a failure of the task it has already queued again
+#: (apache/airflow issues 67287 and 72716) and retries it after ``retry_delay``. An event that waits this
+#: long lets the report arrive first (measured: five seconds after the exit on a loaded LocalExecutor); a
+#: catalog gathers what settles meanwhile into one event.
+HAND_BACK_SECONDS = 8.0
+
+
+async def hand_back(started: float) -> None:
+    """Wait until the hand-back time has passed since ``started`` (``time.monotonic()``)."""
+    from airflow.sdk import conf
+
+    least = conf.getfloat("media_upload", "trigger_hand_back_seconds", fallback=HAND_BACK_SECONDS)
+    await asyncio.sleep(max(0.0, least - (time.monotonic() - started)))
+
 
 if TYPE_CHECKING:
     from media_upload.hooks.base import PlatformHook
@@ -73,7 +91,7 @@ class PollingTrigger(BaseTrigger):
         metrics.incr(metrics.AUDIT_LOOKS, platform=platform, outcome=outcome)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        errors = 0
+        started, errors = time.monotonic(), 0
         wait = min(self.first_poll_interval, self.poll_interval)
         while True:
             await self.pause(wait)
@@ -88,12 +106,14 @@ class PollingTrigger(BaseTrigger):
                 errors += 1
                 self.log.warning("Polling %s failed (%d in a row): %s", self.subject, errors, exc)
                 if self.is_permanent(exc) or errors >= self.max_consecutive_errors:
+                    await hand_back(started)
                     yield TriggerEvent({"status": "error", **self.subject, "message": str(exc)})
                     return
                 continue
             self.looked("read")
             errors = 0
             if payload is not None:
+                await hand_back(started)
                 yield TriggerEvent({**payload, **self.subject})
                 return
 

@@ -20,7 +20,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from media_upload import metrics
 from media_upload.platforms import load, steps_class
-from media_upload.triggers.base import StateReader
+from media_upload.triggers.base import StateReader, hand_back
 
 
 def video_key(platform: str, video_id: str) -> str:
@@ -148,6 +148,7 @@ class VideosSettledTrigger(BaseTrigger):
         return found
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        started = time.monotonic()
         watches = {
             asyncio.create_task(
                 self._watch(platform, load(steps_class(platform).state_reader_path)(conn_id), videos)
@@ -159,8 +160,9 @@ class VideosSettledTrigger(BaseTrigger):
             done, _ = await asyncio.wait(watches, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 task.result()  # a bug in a watch ends the trigger with its error
-            if done:
-                await asyncio.sleep(self.gather_seconds)  # others settling meanwhile come in the same event
+            if done:  # others settling meanwhile come in the same event
+                await asyncio.sleep(self.gather_seconds)
+                await hand_back(started)
             yield TriggerEvent(
                 {
                     "status": "settled",
