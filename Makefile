@@ -45,7 +45,7 @@ test-oldest-airflow: $(BIN)/.installed
 	$(BIN)/uv pip install --quiet --python $(OLDEST)/bin/python --exclude-newer $(OLDEST_AIRFLOW_PYPI_DATE) \
 		"apache-airflow==$(OLDEST_AIRFLOW)" apache-airflow-providers-http apache-airflow-providers-postgres \
 		apache-airflow-providers-sqlite "apache-airflow-providers-amazon[s3fs]" "moto[s3]>=5" flask-cors \
-		pytest pytest-asyncio pytest-timeout
+		statsd pytest pytest-asyncio pytest-timeout
 	$(BIN)/uv pip install --quiet --python $(OLDEST)/bin/python $(OLDEST)/dist/*.whl \
 		"lazop-sdk==1.0.3" "huaweicloudsdkvod==3.1.219" "esdk-obs-python==3.26.6"
 	cd /tmp && $(CURDIR)/$(OLDEST)/bin/python -c "import airflow, media_upload; \

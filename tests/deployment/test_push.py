@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from media_upload.sandbox.sample_media import write_sample_mp4
+from media_upload.triggers.base import HAND_BACK_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "include"))
@@ -87,10 +88,16 @@ def test_a_catalog_waits_on_pushed_states(stack, tmp_path, monkeypatch):
         assert set(asked) == videos  # with no message in push_poll_seconds, the wait polls GetVideo
 
 
+#: How soon after its own AUDIT_SUCCESS each video is on its product: Airflow's hand-over (about 5 s), plus
+#: the wait's hand-back floor when the audit ends just after the catalog's wait deferred again.
+SOON = 5.0 + HAND_BACK_SECONDS
+
+
 @pytest.mark.timeout(900)
 def test_each_video_goes_on_its_product_within_seconds_of_its_own_audit(tmp_path, monkeypatch):
     """20 videos whose audits end 15 to 45 s after their commits, one much later: every other video is on
-    its product within 5 s of its own AUDIT_SUCCESS, while the slow one is still being audited."""
+    its product within :data:`SOON` of its own AUDIT_SUCCESS, while the slow one is still being audited, and
+    the wait is never retried (Airflow 3.3's race with the executor's report, which the floor prevents)."""
     import random
     import threading
     import time
@@ -143,7 +150,7 @@ def test_each_video_goes_on_its_product_within_seconds_of_its_own_audit(tmp_path
         deadline = time.monotonic() + 300
         while len(passed) < 19 and time.monotonic() < deadline:
             time.sleep(1)
-        time.sleep(8)  # the last of them gets its 5 s
+        time.sleep(SOON + 3)  # the last of them gets its time
         attached_at = {}
         for entry in lazada(stack, "requests?limit=5000"):
             if entry["api"] == "/product/update" and entry["code"] == "0":
@@ -159,8 +166,12 @@ def test_each_video_goes_on_its_product_within_seconds_of_its_own_audit(tmp_path
             timeout=30,
         ).raise_for_status()
         assert stack.wait("catalog_videos", run_id, timeout=300)["state"] == "success"
+        waits = [
+            t for t in stack.task_instances("catalog_videos", run_id) if "wait_and_attach" in t["task_id"]
+        ]
+        assert waits and all(t["try_number"] <= 1 for t in waits), waits  # never retried for nothing
 
     assert len(passed) == 19 and set(attached_at) == set(passed)
     delays = {video_id: attached_at[video_id] - moment for video_id, moment in passed.items()}
     print("audit to product update (s):", sorted(round(d, 1) for d in delays.values()))
-    assert max(delays.values()) <= 5.0, sorted(delays.values())
+    assert max(delays.values()) <= SOON, sorted(delays.values())

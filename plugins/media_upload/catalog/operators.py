@@ -446,8 +446,9 @@ class CatalogSettleOperator(CatalogOperator):
 class CatalogAttachOperator(CatalogOperator):
     """Waits, deferred, for every video of the batch, and puts each on its product the moment its own audit
     (or transcoding) passes; a rejected one is recorded and reported at once. One trigger watches every
-    platform's videos and fires as soon as any settles; the task attaches what settled and defers again
-    for the rest, so a video never waits for its slower siblings.
+    platform's videos and fires as soon as any settles (no sooner than the hand-back time after it started,
+    see :func:`media_upload.triggers.base.hand_back`); the task attaches what settled and defers again for
+    the rest, so a video never waits for its slower siblings.
 
     When every video has settled, adds one event to each Asset in ``outlets`` for the videos it attached,
     ``extra = {"run_id", "videos": [...]}`` naming each with its platform, and one event per video under
