@@ -582,6 +582,12 @@ def demo(stack: LocalStack) -> bool:
         "  Huawei VOD: "
         + ", ".join(f"asset {asset_id} {asset.get('status')}" for asset_id, asset in vod["assets"].items())
     )
+    vod_url = stack.running_sandboxes["huawei-vod"].url
+    notified = requests.get(f"{vod_url}/_sandbox/huawei-vod/pushes?limit=5000", timeout=30).json()
+    print(
+        f"  Huawei VOD notified the receiver {sum(p['outcome'] == 'HTTP 200' for p in notified)} time(s); "
+        f"ShowAssetMeta was asked {vod['request_counts'].get('ShowAssetMeta', 0)} time(s)"
+    )
     if stack.celery:
         taken = {
             f"worker-{number}": (stack.home / "logs" / f"worker-{number}.log")

@@ -231,11 +231,10 @@ def test_the_view_and_the_run_tab_in_a_real_airflow(stack, chromium, tmp_path, m
         page.screenshot(path=str(IMAGES / "ui-media-uploads.png"))
         assert stack.wait(VOD_DAG, vod_run, timeout=600)["state"] == "success"
         (asset,) = uploads(dag_id=VOD_DAG, run_id=vod_run)["rows"]
-        assert (
-            asset["state"] == "committed" and asset["video_id"]
-        )  # VOD's ledger rows do not track transcoding
+        # The wait records VOD's verdict: the row ends audited, as a catalog's VOD rows do.
+        assert asset["state"] == "audited" and asset["video_id"]
         assert asset["blocks"] == {"done": 40, "total": 40} and asset["chunks"] == {"done": 2, "total": 2}
-        expect(frame.locator("tbody tr[data-state='committed']")).to_contain_text("chunks 2/2")
+        expect(frame.locator("tbody tr[data-state='audited']")).to_contain_text("chunks 2/2")
 
         # Filters run on the server: a state, a platform, a SKU.
         frame.locator("#state").select_option("rejected")
